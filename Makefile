@@ -20,7 +20,7 @@ $(BIN)/python:
 # --no-deps: the lock is a complete freeze, so nothing is resolved (or drifts) at install time
 $(VENV)/.runtime: requirements.lock models-default.lock pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --no-deps -r requirements.lock -r models-default.lock
-	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/pip install --quiet --no-deps -e .
 	$(BIN)/pip check
 	touch $@
 

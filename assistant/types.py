@@ -81,3 +81,23 @@ class Answer:
                 "refused": self.refused, "model": self.model, "timings": self.timings,
                 "removed_citations": self.removed_citations,
                 "sources": [h.to_dict() for h in self.sources]}
+
+
+@dataclass
+class Page:
+    """Text of one page (PDF) or of the whole document (unpaged formats: number None)."""
+
+    number: int | None
+    text: str
+    ocr: bool = False
+
+
+@dataclass
+class ParsedDoc:
+    """What a loader returns: pages with text, plus document metadata (front matter, sidecar, PDF info)."""
+
+    source: str
+    title: str
+    pages: list[Page]
+    meta: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)   # e.g. "Seite 3: keine Textebene"
