@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 import zipfile
 from functools import lru_cache
 from html.parser import HTMLParser
@@ -25,6 +26,7 @@ import yaml
 
 from .config import IngestSettings
 from .errors import UserError
+from .programmes import split_front_matter
 from .types import Page, ParsedDoc
 
 SUPPORTED_EXTENSIONS = (".pdf", ".docx", ".odt", ".html", ".htm", ".md", ".markdown", ".txt")
@@ -120,7 +122,7 @@ def _pdf_limits(settings: IngestSettings) -> dict[str, int]:
 
 def _load_pdf(path: Path, settings: IngestSettings) -> ParsedDoc:
     import pypdf
-    from pypdf.errors import DependencyError, FileNotDecryptedError, LimitReachedError, PdfReadError
+    from pypdf.errors import DependencyError, FileNotDecryptedError
 
     doc = ParsedDoc(source=str(path), title="", pages=[])
     with pypdf.apply_configuration(**_pdf_limits(settings)), open(path, "rb") as fh:
@@ -130,16 +132,13 @@ def _load_pdf(path: Path, settings: IngestSettings) -> ParsedDoc:
                 raise LoadError("PDF ist passwortgeschützt", "PDF is password-protected",
                                 "Ungeschützte Fassung der Datei ablegen")
             n_pages = len(reader.pages)
-        except (DependencyError, FileNotDecryptedError) as exc:
+        except (DependencyError, FileNotDecryptedError) as exc:   # AES without 'cryptography'
             raise LoadError(f"PDF-Verschlüsselung nicht lesbar: {exc}", f"Cannot decrypt PDF: {exc}",
                             "Ungeschützte Fassung ablegen oder Paket 'cryptography' installieren") from None
-        except LoadError:
+        except (LoadError, MemoryError):
             raise
-        except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError,
-                RecursionError, OSError, AssertionError) as exc:
-            raise LoadError(f"PDF beschädigt oder unlesbar ({type(exc).__name__}: {exc})",
-                            f"PDF corrupt or unreadable ({type(exc).__name__}: {exc})",
-                            "Datei neu exportieren") from None
+        except Exception as exc:  # noqa: BLE001 -- pypdf raises many types on broken files
+            raise _corrupt("PDF", exc) from None
         if n_pages > settings.max_pages:
             raise LoadError(f"PDF hat zu viele Seiten ({n_pages} > {settings.max_pages})",
                             f"PDF has too many pages ({n_pages} > {settings.max_pages})",
@@ -151,25 +150,45 @@ def _load_pdf(path: Path, settings: IngestSettings) -> ParsedDoc:
             title = ""
         doc.title = "" if _junk_title(title) else title.strip()
         ocr = _Ocr(path, settings) if settings.ocr and shutil.which("tesseract") else None
-        for i in range(n_pages):
-            number = i + 1
-            try:
-                text = reader.pages[i].extract_text() or ""
-            except LimitReachedError as exc:
-                raise LoadError(f"Seite {number}: Grenzwert überschritten, mögliche Dekomprimierungsbombe ({exc})",
-                                f"Page {number}: limit reached, possible decompression bomb ({exc})",
-                                "Datei prüfen; ggf. neu als PDF/A exportieren") from None
-            except Exception as exc:  # noqa: BLE001 -- one bad page must not lose the others
-                doc.warnings.append(f"Seite {number}: Text nicht lesbar ({type(exc).__name__})")
-                text = ""
-            page = Page(number=number, text=text)
-            if not text.strip():
-                if ocr is None:
-                    doc.warnings.append(f"Seite {number}: keine Textebene (no text layer)")
-                else:
-                    page.text, page.ocr = ocr.page(i, doc.warnings), True
-            doc.pages.append(page)
+        try:
+            for i in range(n_pages):
+                doc.pages.append(_pdf_page(reader.pages[i], i + 1, ocr, doc.warnings))
+        finally:
+            if ocr is not None and ocr.pdf is not None:
+                ocr.pdf.close()
     return doc
+
+
+def _pdf_page(page: Any, number: int, ocr: _Ocr | None, warnings: list[str]) -> Page:
+    from pypdf.errors import LimitReachedError
+
+    try:
+        text = page.extract_text() or ""
+        if not text.strip():   # extract_text swallows decompression limits; a bomb must not reach OCR
+            contents = page.get_contents()
+            if contents is not None:
+                contents.get_data()
+    except LimitReachedError as exc:
+        raise LoadError(f"Seite {number}: Grenzwert überschritten, mögliche Dekomprimierungsbombe ({exc})",
+                        f"Page {number}: limit reached, possible decompression bomb ({exc})",
+                        "Datei prüfen; ggf. neu als PDF/A exportieren") from None
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 -- one bad page must not lose the others
+        warnings.append(f"Seite {number}: Text nicht lesbar ({type(exc).__name__})")
+        text = ""
+    if text.strip():
+        return Page(number, text)
+    if ocr is None:
+        warnings.append(f"Seite {number}: keine Textebene (no text layer)")
+        return Page(number, "")
+    return Page(number, ocr.page(number - 1, warnings), ocr=True)
+
+
+def _corrupt(kind: str, exc: BaseException) -> LoadError:
+    what = f"{type(exc).__name__}: {str(exc)[:200]}"
+    return LoadError(f"{kind} beschädigt oder unlesbar ({what})", f"{kind} corrupt or unreadable ({what})",
+                     "Datei neu exportieren bzw. im Originalprogramm neu speichern")
 
 
 def _junk_title(title: str) -> bool:
@@ -191,10 +210,18 @@ class _Ocr:
     """Render a page with PDFium and read it with Tesseract (one page at a time, one thread)."""
 
     def __init__(self, path: Path, settings: IngestSettings) -> None:
-        self.path, self.settings, self.pdf = path, settings, None
+        self.path, self.pdf = path, None
+        # OCR takes 0.3-2 s a page here: a long scan keeps the pages read so far instead of
+        # losing the whole file to the sandbox's wall clock
+        self.deadline = time.monotonic() + settings.timeout_s * 0.8
 
     def page(self, index: int, warnings: list[str]) -> str:
         number = index + 1
+        budget = self.deadline - time.monotonic()
+        if budget <= 0:
+            warnings.append(f"Seite {number}: keine Textebene, OCR übersprungen: Zeitlimit "
+                            "(ingest.timeout_s erhöhen)")
+            return ""
         try:
             import pypdfium2 as pdfium
             if self.pdf is None:
@@ -210,9 +237,11 @@ class _Ocr:
             # OMP_THREAD_LIMIT=1: libgomp oversubscribes 2 cores 5-10x (research/stack.md 2f)
             run = subprocess.run(["tesseract", "stdin", "stdout", "-l", _ocr_lang()],
                                  input=buf.getvalue(), capture_output=True, check=True,
-                                 timeout=self.settings.timeout_s, env={**os.environ, "OMP_THREAD_LIMIT": "1"})
+                                 timeout=budget, env={**os.environ, "OMP_THREAD_LIMIT": "1"})
             text = run.stdout.decode("utf-8", "replace")
-        except (Exception, subprocess.SubprocessError) as exc:  # noqa: BLE001
+        except MemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 -- PDFium or Tesseract failed on this page only
             warnings.append(f"Seite {number}: keine Textebene, OCR fehlgeschlagen ({type(exc).__name__})")
             return ""
         if not text.strip():
@@ -235,10 +264,10 @@ def _load_docx(path: Path, settings: IngestSettings) -> ParsedDoc:
         document = docx.Document(str(path))
         blocks = list(document.iter_inner_content())
         title = document.core_properties.title or ""
+    except MemoryError:
+        raise
     except Exception as exc:  # noqa: BLE001 -- python-docx raises many types on broken packages
-        raise LoadError(f"DOCX beschädigt oder unlesbar ({type(exc).__name__}: {exc})",
-                        f"DOCX corrupt or unreadable ({type(exc).__name__}: {exc})",
-                        "Datei in Word/LibreOffice öffnen und neu speichern") from None
+        raise _corrupt("DOCX", exc) from None
     lines: list[str] = []
     for block in blocks:
         if isinstance(block, Table):
@@ -251,8 +280,7 @@ def _load_docx(path: Path, settings: IngestSettings) -> ParsedDoc:
         m = re.match(r"(?i)(heading|überschrift)\s*(\d)", style)
         if m or style.lower() in ("title", "titel"):
             lines += ["", _heading(int(m.group(2)) if m else 1, text), ""]
-        elif "list" in style.lower() or "liste" in style.lower() or block._p.pPr is not None \
-                and block._p.pPr.numPr is not None:
+        elif "list" in style.lower() or (block._p.pPr is not None and block._p.pPr.numPr is not None):
             lines.append(f"- {text}")
         else:
             lines += [text, ""]
@@ -269,7 +297,7 @@ def _table_lines(rows: list[list[str]]) -> list[str]:
                 seen.append(cell)
         if seen:
             out.append(" | ".join(seen))
-    return out + [""] if out else out
+    return ["", *out, ""] if out else out
 
 
 def _load_odt(path: Path, settings: IngestSettings) -> ParsedDoc:
@@ -277,13 +305,14 @@ def _load_odt(path: Path, settings: IngestSettings) -> ParsedDoc:
     from odf import teletype
     from odf.namespaces import DCNS, TABLENS, TEXTNS
     from odf.opendocument import load as odf_load
+    from odf.table import TableCell, TableRow
 
     try:
         document = odf_load(str(path))
+    except MemoryError:
+        raise
     except Exception as exc:  # noqa: BLE001
-        raise LoadError(f"ODT beschädigt oder unlesbar ({type(exc).__name__}: {exc})",
-                        f"ODT corrupt or unreadable ({type(exc).__name__}: {exc})",
-                        "Datei in LibreOffice öffnen und neu speichern") from None
+        raise _corrupt("ODT", exc) from None
     lines: list[str] = []
 
     def walk(node: Any, depth: int = 0, in_list: bool = False) -> None:
@@ -300,9 +329,8 @@ def _load_odt(path: Path, settings: IngestSettings) -> ParsedDoc:
                 walk(child, depth + 1, True)
                 lines.append("")
             elif qname == (TABLENS, "table"):
-                rows = [[teletype.extractText(c) for c in r.childNodes if getattr(c, "qname", None)
-                         == (TABLENS, "table-cell")] for r in _odf_rows(child, TABLENS)]
-                lines.extend(_table_lines(rows))
+                lines.extend(_table_lines([[teletype.extractText(c) for c in r.getElementsByType(TableCell)]
+                                           for r in child.getElementsByType(TableRow)]))
             elif qname is not None and depth < 50 and qname[1] not in ("tracked-changes", "sequence-decls"):
                 walk(child, depth + 1, in_list)
 
@@ -314,17 +342,6 @@ def _load_odt(path: Path, settings: IngestSettings) -> ParsedDoc:
     return ParsedDoc(source=str(path), title=title.strip(), pages=[Page(None, "\n".join(lines))])
 
 
-def _odf_rows(table: Any, tablens: str) -> list[Any]:
-    rows = []
-    for child in table.childNodes:
-        qname = getattr(child, "qname", None)
-        if qname == (tablens, "table-row"):
-            rows.append(child)
-        elif qname in ((tablens, "table-header-rows"), (tablens, "table-rows")):
-            rows.extend(_odf_rows(child, tablens))
-    return rows
-
-
 # --- text formats ------------------------------------------------------------------------
 
 _CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ufffd]")
@@ -333,7 +350,8 @@ _CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ufffd]")
 def decode_text(data: bytes, declared: str | None = None) -> str:
     """Bytes -> str: BOM, then a declared charset, then UTF-8, cp1252, latin-1; refuse binaries."""
     if b"\x00" in data[:65536] and not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise LoadError("Binärdatei, keine Textdatei", "Binary file, not text", "Richtige Dateiendung verwenden")
+        raise LoadError("Binärdatei, keine Textdatei", "Binary file, not text",
+                        "Richtige Dateiendung verwenden")
     for bom, enc in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
                      (codecs.BOM_UTF16_BE, "utf-16-be")):
         if data.startswith(bom):
@@ -364,29 +382,14 @@ def _load_markdown(path: Path, settings: IngestSettings) -> ParsedDoc:
     try:
         meta, body = split_front_matter(text)
     except Exception as exc:  # noqa: BLE001 -- bad front matter must not lose the document
-        doc.warnings.append(f"Front Matter fehlerhaft, ignoriert ({type(exc).__name__})")
+        why = exc.de if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+        doc.warnings.append(f"Front Matter ignoriert (ignored): {why}")
         meta, body = {}, text
     doc.meta.update(_normalise_meta(meta))
     m = re.search(r"^#\s+(.+)$", body, re.M)
     doc.title = str(doc.meta.get("title") or (m.group(1) if m else ""))
     doc.pages.append(Page(None, body))
     return doc
-
-
-def _split_front_matter(text: str) -> tuple[dict[str, Any], str]:
-    m = re.match(r"\A---[ \t]*\r?\n(.*?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", text, re.S)
-    if not m:
-        return {}, text
-    meta = yaml.safe_load(m.group(1)) or {}
-    if not isinstance(meta, dict):
-        raise ValueError("front matter is not a mapping")
-    return meta, text[m.end():]
-
-
-try:   # one parser for the whole project once assistant/programmes.py exists
-    from .programmes import split_front_matter
-except ImportError:
-    split_front_matter = _split_front_matter
 
 
 class _HTMLText(HTMLParser):
@@ -409,7 +412,7 @@ class _HTMLText(HTMLParser):
         self.first_h1 = ""
 
     def handle_starttag(self, tag: str, attrs: list) -> None:
-        if tag == "title":
+        if tag == "title" and not self.title:    # not an <svg><title>
             self.in_title = True
         if tag == "body":
             self.skip.clear()      # an unclosed <head> must not swallow the page
@@ -426,11 +429,21 @@ class _HTMLText(HTMLParser):
         if re.fullmatch(r"h[1-6]", tag):
             self.heading, self.level = [], int(tag[1])
         elif tag == "li":
-            self.out.append("\n- ")
+            self.newlines(1)
+            self.out.append("- ")
         elif tag in ("td", "th"):
             self.out.append(" | ")
-        elif tag in self.BLOCK and not (self.out and self.out[-1] == "\n- "):
-            self.out.append("\n\n" if tag == "p" else "\n")
+        elif tag in self.BLOCK and not (self.out and self.out[-1] == "- "):
+            self.newlines(2 if tag == "p" else 1)
+
+    def newlines(self, n: int) -> None:
+        """Block boundaries nest (</li></ul></div>): ask for n line breaks, don't add them up."""
+        if not self.out:
+            return
+        tail = "".join(self.out[-4:])
+        have = tail[len(tail.rstrip(" \n")):].count("\n")
+        if have < n:
+            self.out.append("\n" * (n - have))
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "title":
@@ -444,12 +457,14 @@ class _HTMLText(HTMLParser):
         if self.heading is not None and re.fullmatch(r"h[1-6]", tag):
             text = " ".join("".join(self.heading).split())
             if text:
-                self.out.append(f"\n\n{_heading(self.level, text)}\n\n")
+                self.newlines(2)
+                self.out.append(_heading(self.level, text))
+                self.newlines(2)
                 if self.level == 1 and not self.first_h1:
                     self.first_h1 = text
             self.heading = None
         elif tag in self.BLOCK:
-            self.out.append("\n\n" if tag == "p" else "\n")
+            self.newlines(2 if tag == "p" else 1)
 
     def handle_data(self, data: str) -> None:
         if self.in_title:
@@ -469,7 +484,7 @@ def _load_html(path: Path, settings: IngestSettings) -> ParsedDoc:
     parser.feed(decode_text(data, m.group(1).decode("ascii") if m else None))
     parser.close()
     text = re.sub(r"[ \t]*\n[ \t]*", "\n", "".join(parser.out))
-    text = text.replace("\n| ", "\n").replace("\n- \n", "\n")
+    text = re.sub(r"(?m)^\| ", "", text)
     title = " ".join(parser.title.split()) or parser.first_h1
     return ParsedDoc(source=str(path), title=title, pages=[Page(None, text)])
 
@@ -477,19 +492,15 @@ def _load_html(path: Path, settings: IngestSettings) -> ParsedDoc:
 # --- shared ------------------------------------------------------------------------------
 
 def _normalise_meta(meta: dict[Any, Any]) -> dict[str, Any]:
+    """Lower-case keys, German aliases mapped, YAML dates as ISO strings (JSON- and pickle-safe)."""
     def plain(value: Any) -> Any:
         if isinstance(value, (_dt.date, _dt.datetime)):
             return value.isoformat()
         if isinstance(value, dict):
             return {str(k): plain(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [plain(v) for v in value]
-        return value
-    out: dict[str, Any] = {}
-    for key, value in meta.items():
-        key = str(key).strip().lower()
-        out[META_ALIASES.get(key, key)] = plain(value)
-    return out
+        return [plain(v) for v in value] if isinstance(value, (list, tuple)) else value
+    keys = (str(k).strip().lower() for k in meta)
+    return {META_ALIASES.get(k, k): plain(v) for k, v in zip(keys, meta.values())}
 
 
 def _merge_sidecar(path: Path, doc: ParsedDoc) -> None:

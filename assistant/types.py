@@ -75,11 +75,12 @@ class Answer:
     timings: dict[str, float]
     sources: list[Hit] = field(default_factory=list)      # everything shown to the model
     removed_citations: int = 0                            # [n] that pointed nowhere
+    extra: dict[str, Any] = field(default_factory=dict)   # diagnostics: added citations, prompt id, ...
 
     def to_dict(self) -> dict[str, Any]:
         return {"answer": self.answer, "citations": [c.to_dict() for c in self.citations],
                 "refused": self.refused, "model": self.model, "timings": self.timings,
-                "removed_citations": self.removed_citations,
+                "removed_citations": self.removed_citations, **self.extra,
                 "sources": [h.to_dict() for h in self.sources]}
 
 

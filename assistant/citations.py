@@ -1,0 +1,103 @@
+"""Citation checks on an answer: pure functions, no I/O.
+
+Numbers that point to no source are removed and counted; sentences a small model left
+uncited get the source that supports them (by content-word overlap), and sentences no
+source supports are reported, never silently kept as if grounded.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from . import text as T
+
+CITE = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+
+
+@dataclass
+class CheckedAnswer:
+    text: str
+    used: list[int]            # valid source numbers in order of first use
+    removed: int               # citation numbers that pointed nowhere
+    added: int                 # citations attributed by overlap
+    unsupported: list[str]     # sentences without a supporting source
+
+
+def cited_numbers(answer: str) -> list[int]:
+    out = []
+    for m in CITE.finditer(answer):
+        out.extend(int(x) for x in re.split(r"\s*[,;]\s*", m.group(1)))
+    return out
+
+
+def strip_invalid(answer: str, n_sources: int) -> tuple[str, int]:
+    """Drop [n] with n outside 1..n_sources; rewrite [1, 9] as [1]."""
+    removed = 0
+
+    def fix(m: re.Match) -> str:
+        nonlocal removed
+        nums = [int(x) for x in re.split(r"\s*[,;]\s*", m.group(1))]
+        good = [n for n in nums if 1 <= n <= n_sources]
+        removed += len(nums) - len(good)
+        return "".join(f" [{n}]" for n in dict.fromkeys(good))
+
+    return CITE.sub(fix, answer), removed
+
+
+def support(sentence: str, passage: str) -> float:
+    """Share of the sentence's content stems that occur in the passage (0..1)."""
+    s = T.stems(CITE.sub("", sentence))
+    if not s:
+        return 0.0
+    return len(s & T.stems(passage)) / len(s)
+
+
+def numbers_consistent(sentence: str, passage: str) -> bool:
+    """Every number in the sentence also appears in the passage (dates, amounts, rates)."""
+    return T.numbers(CITE.sub("", sentence)) <= T.numbers(passage)
+
+
+def check(answer: str, passages: list[str], *, threshold: float = 0.5) -> CheckedAnswer:
+    """Validate citations and attribute uncited, supported sentences."""
+    answer, removed = strip_invalid(answer, len(passages))
+    lines, added, unsupported = [], 0, []
+    for line in answer.splitlines():   # keep the answer's lists and paragraphs as written
+        indent = line[: len(line) - len(line.lstrip())]
+        out = []
+        for sent in T.split_line(line):
+            if not cited_numbers(sent) and len(T.tokens(sent)) >= 3:
+                scores = [support(sent, p) if numbers_consistent(sent, p) else 0.0 for p in passages]
+                best = max(range(len(scores)), key=scores.__getitem__, default=None)
+                if best is not None and scores[best] >= threshold:
+                    sent = _append_citation(sent, best + 1)
+                    added += 1
+                else:
+                    unsupported.append(sent)
+            out.append(sent)
+        lines.append(indent + " ".join(out))
+    text = "\n".join(lines).strip()
+    used = list(dict.fromkeys(cited_numbers(text)))
+    return CheckedAnswer(text, used, removed, added, unsupported)
+
+
+def _append_citation(sentence: str, n: int) -> str:
+    m = re.search(r"[.!?:]$", sentence)
+    return f"{sentence[:-1]} [{n}]{sentence[-1]}" if m else f"{sentence} [{n}]"
+
+
+def best_quote(passage: str, claim: str, max_chars: int = 300) -> str:
+    """The passage sentence that best supports the claim (shown as the citation's quote)."""
+    sents = T.sentences(passage) or [passage]
+    best = max(sents, key=lambda s: (len(T.stems(s) & T.stems(claim)), -abs(len(s) - 160)))
+    return best if len(best) <= max_chars else best[: max_chars - 1] + "…"
+
+
+def claims_for(answer: str, n: int) -> str:
+    """All answer sentences citing source n (to pick its quote)."""
+    return " ".join(s for s in T.sentences(answer) if n in cited_numbers(s))
+
+
+def is_refusal(answer: str, refusal: str) -> bool:
+    a = T.fold(answer)
+    return T.fold(refusal).rstrip(".") in a or ("finde ich dazu nichts" in a) or ("keine informationen" in a
+                                                                                   and "unterlagen" in a)

