@@ -59,6 +59,8 @@ def project_block(idea: Idea) -> str:
         lines.append(f"Kommune: {idea.city}")
     if idea.department:
         lines.append(f"Federführung: {idea.department}")
+    if idea.duration_months:
+        lines.append(f"Laufzeit: {idea.duration_months} Monate")
     lines.append(f"Idee: {idea.description}")
     return context.clean("\n".join(lines))
 

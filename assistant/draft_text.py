@@ -29,12 +29,17 @@ _ECHO = re.compile(r"^\s*(?:\**\s*)(?:aufgabe|abschnitt|zweck(?: des abschnitts)
                    re.IGNORECASE)
 
 
+_MARKUP_LINE = re.compile(r"^\s*<quelle\b.*?</quelle>\s*(?:\[\d+\])?\s*$", re.MULTILINE | re.IGNORECASE)
+_MARKUP = re.compile(r"</?\s*(?:quellen?|projekt|fakten)\b[^>]*>", re.IGNORECASE)
+
+
 def tidy(raw: str, heading: str) -> str:
     """Model output -> section text: no repeated heading or echoed task lines, no markdown
     headings or bold (exports format headings themselves)."""
     bare = TX.fold(re.sub(r"^[\d.\s]+", "", heading))
     out = []
-    for line in raw.strip().splitlines():
+    raw = _MARKUP_LINE.sub("", raw)
+    for line in _MARKUP.sub("", raw).strip().splitlines():
         plain = re.sub(r"\((?:h(?:oe|ö)chstens|max).*?\)", " ", line, flags=re.I)
         plain = TX.fold(re.sub(r"[#*:\d.()\s]+", " ", plain)).strip()
         if (not out and not line.strip()) or plain == bare:

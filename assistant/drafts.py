@@ -113,6 +113,7 @@ class Draft:
     created: str = ""
     updated: str = ""
     template_snapshot: dict[str, Any] = field(default_factory=dict)   # resume uses the same sections
+    owner: str = ""             # UI login that created it ("" = CLI/scripts); the UI lists only one's own
 
     def section(self, section_id: str) -> Section:
         for s in self.sections:
@@ -214,8 +215,9 @@ def summaries(drafts_dir: Path) -> list[dict[str, Any]]:
             d = json.loads(path.read_text(encoding="utf-8"))
             done = sum(1 for s in d["sections"] if s["status"] not in ("pending", "failed"))
             out.append({"id": d["id"], "title": d["idea"]["title"], "template": d["template"],
-                        "updated": d.get("updated", ""), "sections": len(d["sections"]), "done": done})
+                        "updated": d.get("updated", ""), "sections": len(d["sections"]), "done": done,
+                        "owner": d.get("owner", "")})
         except (OSError, ValueError, KeyError, TypeError):
             out.append({"id": path.parent.name, "title": "(beschädigt)", "template": "", "updated": "",
-                        "sections": 0, "done": 0})
+                        "sections": 0, "done": 0, "owner": ""})
     return sorted(out, key=lambda d: d["updated"], reverse=True)

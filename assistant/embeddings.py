@@ -19,6 +19,7 @@ BATCH_SIZE = 32
 
 _model: Any = None
 _lock = threading.Lock()
+_busy = threading.Lock()   # each call already uses every core (OpenMP); two at once only thrash
 
 
 def threads() -> int:
@@ -65,7 +66,8 @@ def embed_passages(texts: Sequence[str], batch_size: int = BATCH_SIZE) -> np.nda
     m = model()
     for start in range(0, len(texts), batch_size):
         batch = texts[start:start + batch_size]
-        out[start:start + len(batch)] = m.passage(batch)
+        with _busy:
+            out[start:start + len(batch)] = m.passage(batch)
     return out
 
 
@@ -73,12 +75,16 @@ def iter_passage_batches(texts: Sequence[str], batch_size: int = BATCH_SIZE) -> 
     """Like :func:`embed_passages`, one array per batch (for progress reporting)."""
     m = model()
     for start in range(0, len(texts), batch_size):
-        yield m.passage(list(texts[start:start + batch_size]))
+        with _busy:
+            part = m.passage(list(texts[start:start + batch_size]))
+        yield part
 
 
 def embed_query(text: str) -> np.ndarray:
     """(384,) float32, L2-normalised, with the e5 query prefix."""
-    return model().query(text)
+    m = model()
+    with _busy:
+        return m.query(text)
 
 
 def _chroma_ef_class() -> type:

@@ -164,7 +164,7 @@ def ingest(paths: Sequence[str | Path], settings: Settings, *, collection: str =
         _run(files, settings, store, report, collection, type, progress or (lambda e: None))
         if prune:
             _prune(paths, store, report, progress or (lambda e: None))
-        store.lexical()   # rebuilt and saved when this run (or a killed one) changed chunks
+        store.lexical(strict=True)   # saved for the next search; also heals a killed run's stale one
     finally:
         if own:
             store.close()
@@ -322,7 +322,7 @@ def remove_source(source: str | Path, settings: Settings, *, store: Store | None
             pass
         for cand in candidates:
             if store.remove_source(cand):
-                store.lexical()
+                store.lexical(strict=True)
                 return True
         return False
     finally:

@@ -8,6 +8,7 @@ import os
 
 SWITCHES: dict[str, str] = {
     "GRADIO_ANALYTICS_ENABLED": "False",   # gradio: api.gradio.app version check + HF telemetry
+    "GRADIO_RUN_HISTORY": "False",         # gradio 6: offers to sync run history to a HF bucket
     "ANONYMIZED_TELEMETRY": "False",       # chromadb (a no-op in 1.5, kept for older servers)
     "LANGSMITH_TRACING": "false",          # langchain: LangSmith tracing
     "LANGCHAIN_TRACING_V2": "false",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -120,6 +121,8 @@ class Store:
             raise _storage_error(exc, self.index_dir) from None
         self._collection = None
         self._lexical: LexicalIndex | None = None
+        self._lexical_saved = False
+        self._lock = threading.RLock()   # one connection shared by UI threads: one transaction at a time
 
     # --- Chroma ------------------------------------------------------------------------
     @property
@@ -163,7 +166,7 @@ class Store:
     def dense_query(self, embedding: np.ndarray, n: int,
                     cond: Conditions | None = None) -> list[tuple[str, float]]:
         """(chunk_id, cosine distance), nearest first."""
-        if n <= 0 or self.collection.count() == 0:
+        if n <= 0:
             return []
         where = cond.chroma_where() if cond else None
         res = self.collection.query(query_embeddings=[np.asarray(embedding, dtype=np.float32)],
@@ -181,6 +184,10 @@ class Store:
 
     def _write(self, fn, *args):
         """Run fn inside one IMMEDIATE transaction; storage failures become StorageError."""
+        with self._lock:
+            return self._transaction(fn, *args)
+
+    def _transaction(self, fn, *args):
         try:
             self.db.execute("BEGIN IMMEDIATE")
             try:
@@ -401,26 +408,35 @@ class Store:
         return sorted(out) or [source]
 
     # --- lexical -----------------------------------------------------------------------
-    def lexical(self) -> LexicalIndex:
-        """The BM25 index for the current generation (loaded, or rebuilt when stale)."""
+    def lexical(self, *, strict: bool = False) -> LexicalIndex:
+        """The BM25 index for the current generation: cached, loaded, or rebuilt when stale.
+
+        A rebuild is saved for the next process; on the search path (``strict=False``) an
+        unwritable data dir only costs that, while ingest (``strict=True``) reports it."""
         gen = self._generation()
-        if self._lexical is not None and self._lexical.generation == gen:
+        with self._lock:   # UI threads: load or rebuild once
+            current = self._lexical is not None and self._lexical.generation == gen
+            if not current:
+                loaded = LexicalIndex.load(self.index_dir)
+                if loaded is not None and loaded.generation == gen:
+                    self._lexical, self._lexical_saved, current = loaded, True, True
+            if not current or (strict and not self._lexical_saved):
+                rows = self.db.execute("SELECT chunk_id, tokens, collection, type, municipality, source, "
+                                       "date_int FROM chunks ORDER BY rowid")
+                self._lexical, self._lexical_saved = LexicalIndex.build(rows, gen), False
+                try:
+                    self._lexical.save(self.index_dir)
+                    self._lexical_saved = True
+                except OSError as exc:
+                    if strict:
+                        raise _storage_error(exc, self.index_dir) from None
             return self._lexical
-        loaded = LexicalIndex.load(self.index_dir)
-        self._lexical = loaded if loaded is not None and loaded.generation == gen else self.rebuild_lexical()
-        return self._lexical
 
     def rebuild_lexical(self) -> LexicalIndex:
-        gen = self._generation()
-        rows = self.db.execute("SELECT chunk_id, tokens, collection, type, municipality, source, date_int "
-                               "FROM chunks ORDER BY rowid")
-        index = LexicalIndex.build(rows, gen)
-        try:
-            index.save(self.index_dir)
-        except OSError as exc:
-            raise _storage_error(exc, self.index_dir) from None
-        self._lexical = index
-        return index
+        """Rebuild from the chunk rows and save, even if the saved index looks current."""
+        with self._lock:
+            self._lexical = None
+            return self.lexical(strict=True)
 
     def close(self) -> None:
         self.db.close()

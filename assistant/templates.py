@@ -54,6 +54,11 @@ class TemplateSection:
     covers: list[str] = field(default_factory=list)   # requirement words this section answers
     text: str = ""                    # static sections (placeholders allowed)
     items: list[str] = field(default_factory=list)    # attachments always listed
+    facts: bool | None = None         # give the computed figures to the model (default: computed sections)
+
+    @property
+    def wants_facts(self) -> bool:
+        return self.facts if self.facts is not None else self.kind == "computed"
 
     @property
     def generates(self) -> bool:
@@ -212,6 +217,8 @@ def _validate_section(s: Any, i: int, seen: set[str]) -> list[tuple[int | None, 
     if unknown:
         bad(f"unbekannte source_types {unknown} (erlaubt: {', '.join(SOURCE_TYPES)})",
             f"unknown source_types {unknown} (allowed: {', '.join(SOURCE_TYPES)})")
+    if "facts" in s and not isinstance(s["facts"], bool):
+        bad("'facts' muss true oder false sein", "'facts' must be true or false")
     for key in ("purpose", "guidance", "text"):
         if key in s and not isinstance(s[key], str):
             bad(f"'{key}' muss ein Text sein", f"'{key}' must be a text")
@@ -234,7 +241,7 @@ def _build(data: dict, path: str, builtin: bool) -> Template:
             word_limit=s.get("word_limit", 120 if kind == "generated" else 0), queries=list(s.get("queries") or []),
             source_types=list(s.get("source_types") or (["council", "funding", "report"] if kind != "static" else [])),
             compute=s.get("compute") or "", covers=list(s.get("covers") or []), text=(s.get("text") or "").strip(),
-            items=list(s.get("items") or [])))
+            items=list(s.get("items") or []), facts=s.get("facts")))
     return Template(name=data["name"], title=str(data["title"]), version=str(data["version"]), sections=sections,
                     description=str(data.get("description") or "").strip(), language=data.get("language", "de"),
                     path=path, builtin=builtin)

@@ -7,14 +7,15 @@ docs/screenshots/ (the README embeds those).
 from __future__ import annotations
 
 import http.client
+import json
 import re
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from urllib.parse import quote
@@ -218,7 +219,7 @@ def _shot(page, name: str, *, docs: bool = False) -> None:
     page.screenshot(path=str(ARTIFACTS / f"ui-{name}.png"), full_page=True)
     if docs:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
 def _wait_idle(page, elem: str, timeout: float = 180_000) -> None:
@@ -232,6 +233,7 @@ def test_upload_ask_and_see_the_cited_page(server, browser, tmp_path):
     from playwright.sync_api import expect
 
     pdf = make_pdf(tmp_path / "Mobilitaetskonzept.pdf", FACT_PAGES, title=TITLE)
+    (ARTIFACTS / "ui-failure.png").unlink(missing_ok=True)
     page = browser.new_page(viewport={"width": 1400, "height": 900}, locale="de-DE")
     outside, console = [], []
     page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(("http://127.0.0.1", "data:",
@@ -255,7 +257,7 @@ def test_upload_ask_and_see_the_cited_page(server, browser, tmp_path):
         # Dokumente: upload a three-page PDF
         page.get_by_role("tab", name="Dokumente").click()
         page.locator("#upload input[type=file]").set_input_files(str(pdf))
-        expect(page.locator("#upload")).to_contain_text("Mobilitaetskonzept.pdf", timeout=30_000)
+        expect(page.locator("#upload")).to_contain_text("Mobilitaetskonzept", timeout=30_000)
         page.locator("#upload-button").click()
         expect(page.locator("#upload-note")).to_contain_text("1 von 1 Datei(en) verarbeitet", timeout=180_000)
         expect(page.locator("#upload-result")).to_contain_text("indexiert")
@@ -284,7 +286,7 @@ def test_upload_ask_and_see_the_cited_page(server, browser, tmp_path):
         page.locator("#source-pick input").click()
         page.get_by_role("option", name="S. 2").first.click()
         expect(page.locator("#page-text textarea")).to_have_value(
-            re.compile(r"2\.345\.678 Euro"), timeout=30_000)
+            re.compile(r"2\.345\.678\s+Euro"), timeout=30_000)
         expect(page.locator("#page-image img")).to_be_visible(timeout=30_000)
         link = page.locator("#page-link a")
         expect(link).to_contain_text("Originaldatei öffnen")
@@ -292,6 +294,25 @@ def test_upload_ask_and_see_the_cited_page(server, browser, tmp_path):
         assert "#page=2" in href
         assert _get(server["url"] + href.split("#")[0].lstrip("/")) == 200
         _shot(page, "quelle")
+
+        # Datenschutz: export the own history, then erase it
+        page.locator("#privacy").click()
+        page.locator("#export-json").click()
+        download = page.locator("#export-file a").first
+        expect(download).to_be_attached(timeout=30_000)
+        with urllib.request.urlopen(urllib.parse.urljoin(server["url"], download.get_attribute("href")),
+                                    timeout=10) as r:
+            exported = json.loads(r.read())
+        assert exported["user"] == "lokal"
+        assert "Fußgängerbrücke" in exported["conversations"][0]["messages"][0]["content"]
+        assert exported["audit"][-1]["cited"] and "question" not in exported["audit"][-1]
+        page.locator("#wipe").click()
+        expect(page.locator("#privacy-result")).to_contain_text("Bitte zuerst das Kästchen")
+        page.locator("#wipe-confirm input").check()
+        page.locator("#wipe").click()
+        expect(page.locator("#privacy-result")).to_contain_text("Gelöscht: 1 Gespräche", timeout=30_000)
+        expect(page.locator("#conversations input")).to_have_value("")
+        expect(page.locator('#chat [data-testid="bot"]')).to_have_count(0)
 
         assert not outside, f"the page tried to load from outside: {outside}"
         assert not [c for c in console if "Content Security Policy" in c], console

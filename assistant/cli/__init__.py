@@ -17,7 +17,7 @@ from ..errors import UserError
 # module name -> sub-command(s) it registers; order is the order in --help
 COMMAND_MODULES = [
     "setup_cmd", "doctor_cmd", "ingest_cmd", "search_cmd", "ask_cmd", "serve_cmd",
-    "draft_cmd", "funding_cmd", "eval_cmd", "oparl_cmd",
+    "draft_cmd", "funding_cmd", "eval_cmd", "oparl_cmd", "user_cmd",
 ]
 
 

@@ -45,6 +45,7 @@ def run(args, settings) -> int:
     from ..ui.app import launch
 
     demo = launch(settings, backend_note=note, block=False)
+    _warm_up(demo)
     host = settings.serve.host
     shown = f"[{host}]" if ":" in host else host
     port = getattr(demo, "server_port", None) or settings.serve.port
@@ -57,3 +58,16 @@ def run(args, settings) -> int:
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def _warm_up(demo) -> None:
+    """Load the query embedder and open the vector store now, not during the first question."""
+    from ..embeddings import embed_query
+    from ..errors import UserError
+
+    try:
+        embed_query("Aufwärmen")
+        with demo.pilot_context.store() as store:
+            store.collection   # noqa: B018  (opening Chroma is the point)
+    except UserError as exc:   # an unreadable index shows up again, with its fix, at the first question
+        print(f"Warnung: {exc}", flush=True)

@@ -3,7 +3,10 @@
 Tabs plug in by module name (like the CLI's commands): a module in this package with
 ``TITLE`` and ``build(ctx)`` that is listed in ``TAB_MODULES`` appears as a tab as soon
 as it exists. The later tabs ("Antrag entwerfen", "Förderprogramme", "Evaluation") only
-need their module.
+need their module. ``ctx`` (:class:`UIContext`) gives a tab the settings, the shared
+store and history, ``ctx.user(request)``, the status line (``ctx.status``, list it as an
+output to refresh it), ``ctx.on_load`` for page-load handlers, ``ctx.tabs`` (tab ids are
+the module names) and ``ctx.selected_programme`` (funding -> drafting hand-over).
 """
 from __future__ import annotations
 
@@ -66,7 +69,8 @@ def build_app(settings: Settings, *, history: History | None = None, backend_not
             if login:
                 gr.Markdown("[Abmelden](logout)", elem_id="logout")
         ctx.status = gr.Markdown(ctx.status_text(), elem_id="status")
-        with gr.Tabs(elem_id="tabs"):
+        ctx.selected_programme = gr.State(None)
+        with gr.Tabs(elem_id="tabs") as ctx.tabs:
             for module in tab_modules():
                 name = module.__name__.rsplit(".", 1)[-1]
                 with gr.Tab(module.TITLE, id=name, elem_id=f"tab-{name.removesuffix('_tab')}"):

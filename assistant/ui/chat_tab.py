@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, Iterator
 
 import gradio as gr
 
 from .. import chat
-from ..errors import BackendUnavailable, UsageError, UserError
+from ..errors import UsageError, UserError
 from . import sources
 from .context import UIContext
 from .privacy import build_privacy
@@ -40,7 +40,7 @@ def build(ctx: UIContext) -> None:
             gr.Markdown("### Gespräche")
             conversations = gr.Dropdown(label="Frühere Gespräche", choices=[], value=None, interactive=True,
                                         elem_id="conversations")
-            new_btn = gr.Button("Neues Gespräch", elem_id="new-conversation")
+            new_btn = gr.Button("Neues Gespräch", size="md", elem_id="new-conversation")
             delete_btn = gr.Button("Gespräch löschen", variant="stop", size="sm", elem_id="delete-conversation")
             wiped = build_privacy(ctx)
         with gr.Column(scale=3, min_width=360):
@@ -67,64 +67,16 @@ def build(ctx: UIContext) -> None:
         return gr.update(choices=[(sources.label(v), i) for i, v in enumerate(vs)], value=None)
 
     # --- asking ------------------------------------------------------------------------
+    names = {"msg": msg, "chatbot": chatbot, "hint": hint, "panel": panel, "views": views, "pick": pick,
+             "conversations": conversations, "conv_id": conv_id}
+
     def respond(message: str, shown: list, cid: str | None, request: gr.Request):
-        user = ctx.user(request)
-        try:
-            question = chat.check_question(message)
-            if ctx.document_count() == 0:
-                raise EMPTY_INDEX
-        except UserError as exc:   # the question stays in the box, so it can be fixed
-            yield {hint: notice(exc)}
-            return
-        display = list(shown or []) + [{"role": "user", "content": question}, {"role": "assistant", "content": ""}]
-        yield {msg: "", chatbot: display, hint: "", panel: sources.render([], note="Suche passende Stellen …"),
-               views: [], pick: pick_update([])}
-        try:
-            prior = ctx.history.messages_for_prompt(user, cid)
-        except UsageError:          # deleted in another tab: start afresh
-            cid, prior = None, []
-        text, answer, shown_views = "", None, []
-        try:
-            with ctx.store() as store:   # retrieval reads the shared store; generation does not
-                stream = chat.ask_stream(question, ctx.settings, history=prior, store=store)
-                first = next(stream)
-            for event in _chain(first, stream):
-                if event.kind == "sources":
-                    shown_views = sources.from_hits(event.sources)
-                    yield {panel: sources.render(shown_views), views: shown_views, pick: pick_update(shown_views)}
-                elif event.kind == "token":
-                    text += event.text
-                    display[-1] = {"role": "assistant", "content": text}
-                    yield {chatbot: display}
-                elif event.kind == "done":
-                    answer = event.answer
-        except UserError as exc:
-            display[-1] = {"role": "assistant", "content": (text + "\n\n" if text else "") + "_(Antwort abgebrochen)_"}
-            _audit(ctx, user, "ask_failed", cid, [], None, "", question)
-            yield {chatbot: display, hint: notice(exc)}
-            return
-        except Exception:            # never a traceback in the browser; the log has it
-            log.exception("chat failed")
-            display[-1] = {"role": "assistant", "content": (text + "\n\n" if text else "") + "_(Antwort abgebrochen)_"}
-            yield {chatbot: display, hint: notice(UserError(
-                "Unerwarteter Fehler bei der Antwort. Ihre Unterlagen und der Verlauf sind unverändert.",
-                "Unexpected error.", "Erneut fragen; bei Wiederholung die Server-Ausgabe an die IT geben"))}
-            return
-        cites = [c.to_dict() for c in answer.citations]
-        display[-1] = {"role": "assistant", "content": sources.answer_markdown(answer.answer, cites)}
-        shown_views = sources.mark_cited(shown_views, answer)
-        out = {chatbot: display, panel: sources.render(shown_views), views: shown_views}
-        try:
-            if not cid:
-                cid = ctx.history.create(user, question)
-            ctx.history.add_message(user, cid, "user", question)
-            ctx.history.add_message(user, cid, "assistant", answer.answer, cites)
-            out[conversations] = gr.update(choices=conversation_choices(ctx, user), value=cid)
-            out[conv_id] = cid
-        except UserError as exc:
-            out[hint] = notice(exc)
-        _audit(ctx, user, "ask", cid, cites, answer.refused, answer.model, question)
-        yield out
+        for update in run_turn(ctx, message, shown, cid, ctx.user(request)):
+            if "views" in update:
+                update["pick"] = pick_update(update["views"])
+            if "conversations" in update:
+                update["conversations"] = gr.update(choices=update["conversations"], value=update["conv_id"])
+            yield {names[k]: v for k, v in update.items()}
 
     outputs = [msg, chatbot, hint, panel, views, pick, conversations, conv_id]
     msg.submit(respond, [msg, chatbot, conv_id], outputs, concurrency_id="chat",
@@ -194,6 +146,63 @@ def build(ctx: UIContext) -> None:
         return gr.update(choices=conversation_choices(ctx, ctx.user(request)), value=None)
 
     ctx.on_load.append((on_load, [conversations]))
+
+
+def run_turn(ctx: UIContext, message: str, shown: list | None, cid: str | None, user: str) -> Iterator[dict]:
+    """One question and its answer as a stream of UI updates, keyed by component name (no gradio
+    here, so it is testable): sources first, then the growing answer, then the saved result."""
+    try:
+        question = chat.check_question(message)
+        if ctx.document_count() == 0:
+            raise EMPTY_INDEX
+    except UserError as exc:   # the question stays in the box, so it can be fixed
+        yield {"hint": notice(exc)}
+        return
+    display = list(shown or []) + [{"role": "user", "content": question}, {"role": "assistant", "content": ""}]
+    yield {"msg": "", "chatbot": list(display), "hint": "", "panel": sources.render([], note="Suche passende Stellen …"),
+           "views": []}
+    try:
+        prior = ctx.history.messages_for_prompt(user, cid)
+    except UsageError:          # deleted in another tab: start afresh
+        cid, prior = None, []
+    text, answer, shown_views = "", None, []
+    try:
+        with ctx.store() as store:   # retrieval reads the shared store; generation does not
+            stream = chat.ask_stream(question, ctx.settings, history=prior, store=store)
+            first = next(stream)
+        for event in _chain(first, stream):
+            if event.kind == "sources":
+                shown_views = sources.from_hits(event.sources)
+                yield {"panel": sources.render(shown_views), "views": shown_views}
+            elif event.kind == "token":
+                text += event.text
+                display[-1] = {"role": "assistant", "content": text}
+                yield {"chatbot": list(display)}   # a snapshot: the list keeps changing
+            elif event.kind == "done":
+                answer = event.answer
+    except Exception as exc:
+        if not isinstance(exc, UserError):   # never a traceback in the browser; the log has it
+            log.exception("chat failed")
+            exc = UserError("Unerwarteter Fehler bei der Antwort. Ihre Unterlagen und der Verlauf sind unverändert.",
+                            "Unexpected error.", "Erneut fragen; bei Wiederholung die Server-Ausgabe an die IT geben")
+        display[-1] = {"role": "assistant", "content": (text + "\n\n" if text else "") + "_(Antwort abgebrochen)_"}
+        _audit(ctx, user, "ask_failed", cid, [], None, "", question)
+        yield {"chatbot": display, "hint": notice(exc)}
+        return
+    cites = [c.to_dict() for c in answer.citations]
+    display[-1] = {"role": "assistant", "content": sources.answer_markdown(answer.answer, cites)}
+    shown_views = sources.mark_cited(shown_views, answer)
+    out = {"chatbot": display, "panel": sources.render(shown_views), "views": shown_views}
+    try:
+        if not cid:
+            cid = ctx.history.create(user, question)
+        ctx.history.add_message(user, cid, "user", question)
+        ctx.history.add_message(user, cid, "assistant", answer.answer, cites)
+        out["conversations"], out["conv_id"] = conversation_choices(ctx, user), cid
+    except UserError as exc:
+        out["hint"] = notice(exc)
+    _audit(ctx, user, "ask", cid, cites, answer.refused, answer.model, question)
+    yield out
 
 
 def _chain(first, rest):

@@ -18,6 +18,9 @@ class UIContext:
     backend_note: str = ""                  # e.g. "bereit" or why the model is not available
     status: Any = None                      # the gr.Markdown status line; tabs list it as an output
     on_load: list = field(default_factory=list)   # (fn, outputs) pairs the app runs on every page load
+    tabs: Any = None                        # the gr.Tabs; gr.Tabs(selected=<module name>) switches tabs
+    selected_programme: Any = None          # gr.State: programme id handed from "Förderprogramme" to drafting
+    draft_tab_id: str = "draft_tab"
     _store: Store | None = None
     _lock: threading.RLock = field(default_factory=threading.RLock)
 

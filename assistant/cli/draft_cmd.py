@@ -1,0 +1,193 @@
+"""`pilot-assistant draft`: a proposal or council paper, section by section, exported to a file.
+
+    pilot-assistant draft --template beschlussvorlage --idea "…" [--programme ID] --out x.odt [--json]
+    pilot-assistant draft --resume DRAFT_ID --out x.odt        (continue after a failure)
+    pilot-assistant draft --list-templates | --list | --import-form form.docx
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from . import add_common, emit
+from ..errors import UsageError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("draft", help="Antrag oder Beschlussvorlage entwerfen (mit Quellen, als ODT/DOCX/PDF/MD)")
+    p.add_argument("--template", default="beschlussvorlage",
+                   help="Vorlage: beschlussvorlage, vorhabenbeschreibung, eu-part-b, eigene oder Pfad zu .yaml")
+    p.add_argument("--idea", help="Projektidee als Text oder Datei (.txt/.md; .yaml/.json mit Feldern)")
+    p.add_argument("--programme", help="ID des Förderprogramms (pilot-assistant funding list)")
+    p.add_argument("--out", help="Ausgabedatei: .odt, .docx, .pdf oder .md")
+    p.add_argument("--title", help="Titel des Vorhabens (sonst aus der Idee)")
+    p.add_argument("--city", help="Kommune")
+    p.add_argument("--department", help="federführender Fachbereich")
+    p.add_argument("--budget", help="Gesamtkosten in EUR, z. B. 250000 oder 250.000")
+    p.add_argument("--duration", type=int, help="Laufzeit in Monaten")
+    p.add_argument("--resume", metavar="DRAFT_ID", help="gespeicherten Entwurf fortsetzen")
+    p.add_argument("--regenerate", metavar="SECTION_ID", help="mit --resume: diesen Abschnitt neu erzeugen")
+    p.add_argument("--list-templates", action="store_true", help="Vorlagen auflisten")
+    p.add_argument("--list", action="store_true", help="gespeicherte Entwürfe auflisten")
+    p.add_argument("--import-form", metavar="FORM", help="Überschriften eines DOCX/ODT-Formulars als Vorlage speichern")
+    add_common(p)
+    p.set_defaults(run=run)
+
+
+def read_idea(value: str, args):
+    """--idea TEXT or FILE -> Idea; flags override what the file says."""
+    from ..drafting import Idea
+
+    fields: dict = {}
+    path = Path(value).expanduser() if value and len(value) < 4096 and "\n" not in value else None
+    if path is not None and path.suffix.lower() in (".txt", ".md", ".yaml", ".yml", ".json") and not path.is_file():
+        raise UsageError(f"Ideendatei {path} nicht gefunden", f"idea file {path} not found", "Pfad prüfen")
+    if path is not None and path.is_file():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"Ideendatei {path} nicht lesbar: {exc}", f"idea file {path} unreadable: {exc}",
+                             "UTF-8-Textdatei angeben") from None
+        if path.suffix.lower() in (".yaml", ".yml", ".json"):
+            fields = _structured(text, path)
+        else:
+            fields = _plain(text)
+    else:
+        fields = {"description": value or ""}
+    for key, flag in (("title", args.title), ("city", args.city), ("department", args.department),
+                      ("budget", args.budget), ("duration_months", args.duration)):
+        if flag is not None:
+            fields[key] = flag
+    return Idea(title=str(fields.get("title") or ""), description=str(fields.get("description") or ""),
+                city=str(fields.get("city") or ""), department=str(fields.get("department") or ""),
+                budget=fields.get("budget"), duration_months=_int(fields.get("duration_months")),
+                programme_id=fields.get("programme_id"))
+
+
+def _structured(text: str, path: Path) -> dict:
+    import yaml
+
+    try:
+        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise UsageError(f"Ideendatei {path.name} ist fehlerhaft: {exc}", f"idea file {path.name} is malformed: {exc}",
+                         "Felder: title, description, city, department, budget, duration_months") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"Ideendatei {path.name} muss Felder enthalten (title, description, …)",
+                         f"idea file {path.name} must hold fields (title, description, …)", "siehe --help")
+    aliases = {"idee": "description", "idea": "description", "beschreibung": "description", "titel": "title",
+               "kommune": "city", "fachbereich": "department", "laufzeit": "duration_months",
+               "duration": "duration_months", "programme": "programme_id", "programm": "programme_id"}
+    return {aliases.get(k, k): v for k, v in data.items()}
+
+
+def _plain(text: str) -> dict:
+    """'# Title' or a short first line followed by text is the title; the rest the idea."""
+    lines = [ln.rstrip() for ln in text.strip().splitlines()]
+    if len(lines) > 1 and (lines[0].startswith("#") or len(lines[0]) <= 100 and not lines[0].endswith(".")):
+        return {"title": lines[0].lstrip("# ").strip(), "description": "\n".join(lines[1:]).strip()}
+    return {"description": text.strip()}
+
+
+def _int(value):
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"Laufzeit {value!r} ist keine ganze Zahl", f"duration {value!r} is not a whole number",
+                         "--duration 18") from None
+
+
+def progress(event) -> None:
+    if event.kind == "section_start":
+        sec = event.draft.section(event.section_id)
+        print(f"[{event.index}/{event.total}] {sec.heading} …", end="", file=sys.stderr, flush=True)
+    elif event.kind == "section_done":
+        sec = event.draft.section(event.section_id)
+        flag = "" if sec.status != "failed" else f" FEHLER: {sec.error}"
+        print(f" {sec.seconds:.1f} s · {sec.words} Wörter · {len(sec.cited)} Quellen{flag}", file=sys.stderr, flush=True)
+
+
+def summary(d, out: Path | None, seconds: float) -> dict:
+    return {
+        "draft_id": d.id, "template": d.template, "template_version": d.template_version, "prompt": d.prompt,
+        "model": d.model, "programme": {"id": d.programme_id, "name": d.programme_name} if d.programme_id else None,
+        "output": str(out) if out else None, "seconds": round(seconds, 1), "complete": d.complete,
+        "sections": [{"id": s.id, "heading": s.heading, "level": s.level, "kind": s.kind, "status": s.status,
+                      "words": s.words, "word_limit": s.word_limit, "citations": len(s.cited),
+                      "sources": [{"n": r.n, "title": r.title, "source": r.source, "page": r.page,
+                                   "paper_number": r.paper_number} for r in s.cited],
+                      "seconds": s.seconds, "warnings": s.warnings, "error": s.error} for s in d.sections],
+        "computed": {"financing": d.financing, "deadline": d.deadline, "facts": d.facts},
+        "requirements": [{"kind": r.kind, "text": r.text, "covered": r.covered, "sections": r.sections}
+                         for r in d.requirements],
+        "warnings": d.warnings,
+    }
+
+
+def _text(data: dict) -> str:
+    lines = [f"Entwurf {data['draft_id']} ({data['template']}) → {data['output']}  [{data['seconds']} s]"]
+    lines += [f"  {w}" for w in data["warnings"]]
+    missing = [r["text"] for r in data["requirements"] if not r["covered"]]
+    if data["requirements"]:
+        lines.append(f"Anforderungen: {len(data['requirements']) - len(missing)} von {len(data['requirements'])} "
+                     "durch Abschnitte abgedeckt" + (f"; fehlt: {'; '.join(missing)}" if missing else ""))
+    return "\n".join(lines)
+
+
+def run(args, settings) -> int:
+    from .. import drafting, export, templates
+
+    if args.list_templates:
+        found, errors = templates.list_templates(settings)
+        data = {"templates": [{"name": t.name, "title": t.title, "version": t.version, "builtin": t.builtin,
+                               "sections": [s.id for s in t.sections], "description": t.description} for t in found],
+                "errors": [e.de for e in errors]}
+        emit(data, args.json, "\n".join([f"{t.name:<22} {t.title} (v{t.version}, {len(t.sections)} Abschnitte)"
+                                         for t in found] + [f"FEHLER {e.de}" for e in errors]))
+        return 0
+    if args.list:
+        rows = drafting.list_drafts(settings)
+        emit({"drafts": rows}, args.json, "\n".join(f"{r['id']:<48} {r['done']}/{r['sections']}  {r['title']}"
+                                                    for r in rows) or "Keine Entwürfe.")
+        return 0
+    if args.import_form:
+        t = templates.import_form(args.import_form)
+        path = templates.save_template(t, settings)
+        emit({"template": t.name, "path": str(path), "sections": [s.heading for s in t.sections]}, args.json,
+             f"Vorlage {t.name} gespeichert: {path} ({len(t.sections)} Abschnitte)\n"
+             f"Verwenden: pilot-assistant draft --template {t.name} --idea … --out entwurf.odt")
+        return 0
+    if not args.out:
+        raise UsageError("--out fehlt (Ausgabedatei .odt, .docx, .pdf oder .md)",
+                         "--out is missing (output file .odt, .docx, .pdf or .md)", "--out entwurf.odt")
+    if Path(args.out).suffix.lower() not in export.FORMATS:
+        raise UsageError(f"--out muss auf {', '.join(export.FORMATS)} enden", f"--out must end in {', '.join(export.FORMATS)}",
+                         "--out entwurf.odt")
+    if args.regenerate and not args.resume:
+        raise UsageError("--regenerate braucht --resume DRAFT_ID", "--regenerate needs --resume DRAFT_ID",
+                         "pilot-assistant draft --resume ID --regenerate ziele --out x.odt")
+    t0 = time.perf_counter()
+    if args.resume and args.regenerate:
+        d = drafting.regenerate_section(args.resume, args.regenerate, settings, progress=progress)
+    elif args.resume:
+        d = drafting.resume_draft(args.resume, settings, progress=progress)
+    else:
+        if args.idea is None:
+            raise UsageError("--idea fehlt (Text oder Datei)", "--idea is missing (text or file)",
+                             '--idea "Ein KI-Assistent für das Bürgerbüro …"')
+        idea = read_idea(args.idea, args)
+        d = drafting.start_draft(idea, args.template, settings, programme_id=args.programme)
+        print(f"Entwurf {d.id}: {sum(1 for s in d.sections if s.status == 'pending')} Abschnitte zu schreiben",
+              file=sys.stderr)
+        for w in d.warnings:
+            print(f"  {w}", file=sys.stderr)
+        for event in drafting.run_sections(d, settings):
+            progress(event)
+    out = export.export(d, args.out)
+    data = summary(d, out, time.perf_counter() - t0)
+    emit(data, args.json, _text(data))
+    return 0
