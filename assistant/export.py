@@ -85,7 +85,7 @@ def blocks(draft: Draft) -> list[Block]:
         out.append(Block("heading", sec.heading, level=sec.level))
         if sec.table:
             out.append(Block("table", rows=[list(r) for r in sec.table]))
-        if sec.kind == "generated" and sec.status in ("pending", "failed") and not sec.text:
+        if sec.kind != "static" and sec.word_limit and sec.status in ("pending", "failed") and not sec.text:
             out.append(Block("para", L["missing"]))
         out += text_blocks(sec.text)
         if sec.items:
@@ -297,13 +297,13 @@ def export(draft: Draft, path: str | Path) -> Path:
     never leaves a half-written file where the previous one was."""
     target = Path(path).expanduser()
     ext = target.suffix.lower()
+    if target.is_dir():
+        raise UserError(f"{target} ist ein Verzeichnis, keine Datei", f"{target} is a directory, not a file",
+                        f"--out {target / ('entwurf' + (ext if ext in FORMATS else '.odt'))}")
     if ext not in FORMATS:
         raise UsageError(f"Unbekanntes Exportformat {ext or '(ohne Endung)'}: möglich sind {', '.join(FORMATS)}",
                          f"unknown export format {ext or '(no extension)'}: use {', '.join(FORMATS)}",
                          "--out entwurf.odt")
-    if target.is_dir():
-        raise UserError(f"{target} ist ein Verzeichnis, keine Datei", f"{target} is a directory, not a file",
-                        f"--out {target / ('entwurf' + ext)}")
     bl = blocks(draft)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp{ext}")
     try:

@@ -159,12 +159,14 @@ def ingest(paths: Sequence[str | Path], settings: Settings, *, collection: str =
     report = IngestReport()
     own = store is None
     store = store or Store(settings)
+    progress = progress or (lambda e: None)
     try:
-        store.reconcile()
-        _run(files, settings, store, report, collection, type, progress or (lambda e: None))
-        if prune:
-            _prune(paths, store, report, progress or (lambda e: None))
-        store.lexical(strict=True)   # saved for the next search; also heals a killed run's stale one
+        with store.writer_lock(lambda: progress({"event": "wait"})):
+            store.reconcile()
+            _run(files, settings, store, report, collection, type, progress)
+            if prune:
+                _prune(paths, store, report, progress)
+            store.lexical(strict=True)   # saved for the next search; also heals a killed run's stale one
     finally:
         if own:
             store.close()
@@ -320,10 +322,11 @@ def remove_source(source: str | Path, settings: Settings, *, store: Store | None
             candidates.insert(0, str(Path(source).expanduser().resolve()))
         except OSError:
             pass
-        for cand in candidates:
-            if store.remove_source(cand):
-                store.lexical(strict=True)
-                return True
+        with store.writer_lock():
+            for cand in candidates:
+                if store.remove_source(cand):
+                    store.lexical(strict=True)
+                    return True
         return False
     finally:
         if own:

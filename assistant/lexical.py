@@ -103,6 +103,7 @@ class LexicalIndex:
         self.columns = columns          # field -> (distinct values, int32 code per row)
         self.dates = dates              # int32 YYYYMMDD per row, 0 = unknown
         self.generation = generation
+        self._rows: dict[str, int] | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -133,18 +134,26 @@ class LexicalIndex:
         return cls(retriever, ids, columns, np.asarray(dates, dtype=np.int32), generation)
 
     def mask(self, cond: Conditions | None) -> np.ndarray | None:
+        """Rows passing ``cond`` (None: no condition)."""
         if cond is None or cond.empty():
             return None
         keep = np.ones(len(self.ids), dtype=bool)
         for name, allowed in cond.values.items():
             values, codes = self.columns[name]
-            wanted = [i for i, v in enumerate(values) if v in set(allowed)]
-            keep &= np.isin(codes, np.asarray(wanted, dtype=np.int32))
+            lookup = np.zeros(len(values) + 1, dtype=bool)
+            wanted = set(allowed)
+            lookup[[i for i, v in enumerate(values) if v in wanted]] = True
+            keep &= lookup[codes]
         if cond.date_min:
             keep &= self.dates >= cond.date_min
         if cond.date_max:
             keep &= (self.dates <= cond.date_max) & (self.dates > 0)
         return keep
+
+    def row_of(self, chunk_id: str) -> int | None:
+        if self._rows is None:
+            self._rows = {cid: i for i, cid in enumerate(self.ids)}
+        return self._rows.get(chunk_id)
 
     def search(self, query: str, n: int, cond: Conditions | None = None) -> list[tuple[str, float]]:
         """Top n (chunk_id, bm25 score) with score > 0 among rows passing ``cond``."""

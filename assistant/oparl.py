@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
+from urllib.parse import urljoin
 
 import yaml
 
@@ -32,7 +33,7 @@ from .config import Settings
 from .errors import UsageError, UserError
 from .oparl_http import (CHANGED, NOT_MODIFIED, FetchError, OParlClient, read_json, write_if_different,
                          write_json)
-from .oparl_model import (Obj, Registry, SyncReport, consultation_view, file_meta, http_date_iso, ids, key,
+from .oparl_model import (Obj, Registry, SyncReport, consultation_view, file_meta, http_date_iso, ids, key, kind,
                           local_name, now_iso, paper_file_ids, paper_meta, parse_since, register, with_query)
 
 STATE_VERSION = 1
@@ -89,8 +90,9 @@ def _lock(path: Path) -> Iterator[None]:
 
 
 def _unreachable(what: str, exc: Exception) -> UserError:
-    return UserError(f"OParl-Server: {what} nicht abrufbar ({exc}). Der nächste Abgleich setzt hier fort.",
-                     f"OParl server: cannot fetch {what} ({exc}). The next sync resumes here.",
+    de, en = what.split(" / ")
+    return UserError(f"OParl-Server: {de} nicht abrufbar ({exc}). Der nächste Abgleich setzt hier fort.",
+                     f"OParl server: cannot fetch the {en} ({exc}). The next sync resumes here.",
                      "URL und Erreichbarkeit des Servers prüfen, dann erneut `pilot-assistant oparl sync`")
 
 
@@ -185,6 +187,7 @@ class _Syncer:
                 self._save()
             self.report.pages += 1
             nxt = (page.get("links") or {}).get("next")
+            nxt = urljoin(next_url, nxt) if nxt else None
             self._page(list(page.get("data") or []), body, entry)
             self.progress({"event": "page", "body": bid, "pages": self.report.pages,
                            "papers": dict(self.report.papers)})
@@ -234,6 +237,9 @@ class _Syncer:
             self.report.papers[p.status] += 1
             (retry.add if p.failed else retry.discard)(p.id)
         entry["retry"] = sorted(retry)
+        # papers and files (with their full text) are done; meetings and the like are kept for later pages
+        for oid in [oid for oid, obj in self.registry.items() if kind(obj) in ("Paper", "File")]:
+            del self.registry[oid]
 
     def _paper(self, paper: Obj, body: Obj, page: _Page) -> None:
         pid = paper["id"]
@@ -254,11 +260,13 @@ class _Syncer:
         meta = paper_meta(paper, body, [consultation_view(c, self.registry) for c in consultations])
         work = _Paper(pid, modified, "updated" if record else "new", paper_file_ids(paper))
         main = next(iter(ids(paper.get("mainFile"))), None)
-        for fid in work.files:
+        for fid in list(work.files):
             file = self._object(fid)
             if file is None:
                 self._fail(work, fid, "Datei-Objekt nicht abrufbar / file object unavailable")
-            elif not file.get("deleted"):
+            elif file.get("deleted"):
+                work.files.remove(fid)   # released below like a file the paper no longer lists
+            else:
                 self._file(file, file_meta(meta, file, main=fid == main), work, page)
         for gone in set((record or {}).get("files") or []) - set(work.files):
             self._release(gone, pid)
@@ -306,12 +314,14 @@ class _Syncer:
         rec["path"] = str(path)
         rec["owners"] = owners if work.id in owners else [work.id, *owners]
         write_json(rec_path, rec)
+        from .store import INDEXED
+
         source = str(path.resolve())
         indexed = self.store.document(source)
-        if indexed is not None and indexed.status == "indexed" and not changed and not meta_changed:
+        if indexed is not None and indexed.status == INDEXED and not changed and not meta_changed:
             self.report.files["unchanged"] += 1
             return
-        if indexed is not None and indexed.status == "indexed" and not changed:
+        if indexed is not None and indexed.status == INDEXED and not changed:
             page.reindex.add(source)   # same bytes, new metadata: the ingest alone would skip it
         page.ingest.setdefault(source, []).append((work, fid))
 

@@ -10,6 +10,7 @@ command -v soffice >/dev/null || need+=(libreoffice-writer-nogui)
 command -v strace >/dev/null || need+=(strace)
 command -v ip >/dev/null || need+=(iproute2)
 command -v pdftoppm >/dev/null || need+=(poppler-utils)
+command -v nginx >/dev/null || need+=(nginx-light)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" != 0 ]; then
   echo "Fehlende Debian-Pakete / missing Debian packages: ${need[*]} (sudo apt-get install ${need[*]})" >&2

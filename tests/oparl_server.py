@@ -49,7 +49,8 @@ PDF_PAGES = {
     "anlage-radverkehr.pdf": ["Anlage 1 zum Radverkehrskonzept: Die Fahrradstraße in der Kastanienstraße erhält "
                               "eine rote Markierung und 40 neue Bügel zum Anschließen."],
     "bplan-48.pdf": ["Begründung zum Bebauungsplan Nr. 48: Am Mühlbach entstehen 60 Wohnungen, davon 18 "
-                     "öffentlich gefördert.", "Seite 2: Die Regenrückhaltung erfolgt über ein Mulden-Rigolen-System."],
+                     "öffentlich gefördert.",
+                     "Seite 2: Die Regenrückhaltung erfolgt über ein Mulden-Rigolen-System."],
 }
 
 
@@ -120,7 +121,8 @@ class OParlServer(ThreadingHTTPServer):
             self.objects[p["id"]] = p
 
     def _top(self, meeting: int, n: int, number: str, name: str) -> dict:
-        return {"id": f"{self.api}/agendaitem/{n}", "type": T + "AgendaItem", "meeting": f"{self.api}/meeting/{meeting}",
+        return {"id": f"{self.api}/agendaitem/{n}", "type": T + "AgendaItem",
+                "meeting": f"{self.api}/meeting/{meeting}",
                 "number": number, "order": n, "name": name, "public": True, "created": OLD, "modified": OLD}
 
     def _file(self, n: int, file_name: str, name: str, text: str | None) -> dict:

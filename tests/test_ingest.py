@@ -173,6 +173,23 @@ def test_a_good_file_turned_broken_keeps_its_indexed_version(tmp_path):
     assert ingest([corpus], settings).exit_code == 3      # retried (and reported) on every run
 
 
+def test_a_second_writer_waits_for_the_first(tmp_path):
+    import threading
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    make_text(corpus / "a.txt", "Die Hundesteuer sinkt auf 90 Euro.")
+    settings = _settings(tmp_path)
+    events: list[dict] = []
+    with Store(settings) as other, other.writer_lock():
+        worker = threading.Thread(target=lambda: ingest([corpus], settings, progress=events.append))
+        worker.start()
+        time.sleep(1.0)
+        assert worker.is_alive() and events == [{"event": "wait"}]
+    worker.join(120)
+    assert events[-1]["status"] == "ingested"
+
+
 def test_duplicate_content_is_indexed_once(tmp_path):
     corpus = tmp_path / "c"
     corpus.mkdir()

@@ -119,6 +119,27 @@ def test_reconcile_forgets_documents_chroma_lost(bare_settings):
         assert store.collection.get(include=[])["ids"] == ["bbb:0"]
 
 
+@pytest.mark.parametrize("overfetch_max", [2000, 10])   # in-memory post-filter, and Chroma's `where`
+def test_filtered_dense_query_matches_chroma_where(bare_settings, monkeypatch, overfetch_max):
+    from assistant import store as store_mod
+    from assistant.lexical import Conditions
+
+    monkeypatch.setattr(store_mod, "OVERFETCH_MAX", overfetch_max)
+    with Store(bare_settings) as store:
+        for d in range(4):
+            chunks = [Chunk(chunk_id=f"d{d}:{i}", doc_id=f"d{d}", text=f"t{i}", source=f"/s/{d}.pdf",
+                            collection="a" if d % 2 else "b", date=f"202{d}-06-01", chunk_index=i)
+                      for i in range(50)]
+            store.add_document(DocumentRecord(source=f"/s/{d}.pdf", doc_id=f"d{d}"), chunks, _vectors(50, seed=d))
+        query = _vectors(1, seed=99)[0]
+        for cond in (Conditions({"collection": ["a"]}), Conditions(date_min=20220000),
+                     Conditions({"source": ["/s/3.pdf"]}, date_max=20231299), Conditions({"type": ["none"]})):
+            got = store.dense_query(query, 10, cond)
+            want = store._query(query, 10, cond.chroma_where()) if cond.values.get("type") != ["none"] else []
+            assert [c for c, _ in got] == [c for c, _ in want], cond
+            assert got == sorted(got, key=lambda x: x[1])
+
+
 def test_lexical_index_is_persisted_per_generation(bare_settings):
     with Store(bare_settings) as store:
         _add(store, "/docs/a.pdf", "aaa", ["Die Grundsteuer steigt."])

@@ -72,6 +72,8 @@ class _Progress:
         return self
 
     def __call__(self, event: dict) -> None:
+        if event.get("event") == "wait" and self.enabled:
+            print("Warte auf eine laufende Indexierung / waiting for another ingest …", file=sys.stderr, flush=True)
         if event.get("event") != "file":
             return
         if self.bar is not None:

@@ -122,7 +122,19 @@ class Run:
         return {m: self.summary.aggregates.get(m) for m in HEADLINE if m in self.summary.aggregates}
 
 
-def summarise(items: list[ItemResult], *, tags: bool = True) -> RunSummary:
+RETRIEVAL_METRICS = [*(f"hit@{k}" for k in RETRIEVAL_KS), "mrr", "recall@5", "retrieval_p50_ms", "retrieval_p95_ms"]
+JUDGE_METRICS = ["judge_correctness", "judge_faithfulness"]
+
+
+def expected_metrics(mode: str, judge: bool = False) -> list[str]:
+    """The aggregates a run of this mode reports (as null when nothing could be measured),
+    so scripts and gates see a stable set of keys."""
+    if mode == "retrieval":
+        return RETRIEVAL_METRICS
+    return [m for m in METRICS if judge or m not in JUDGE_METRICS]
+
+
+def summarise(items: list[ItemResult], *, mode: str = "answer", judge: bool = False, tags: bool = True) -> RunSummary:
     agg: dict[str, float | None] = {}
     for name in MEAN_METRICS:
         key = "rr" if name == "mrr" else name
@@ -139,6 +151,8 @@ def summarise(items: list[ItemResult], *, tags: bool = True) -> RunSummary:
             latency[label] = M.latency_summary(values)
             agg[f"{label}_p50_ms"] = latency[label]["p50"]
             agg[f"{label}_p95_ms"] = latency[label]["p95"]
+    expected = expected_metrics(mode, judge)
+    agg = {m: agg.get(m) for m in METRICS if m in agg or m in expected}
     counts = {"items": len(items), "answerable": sum(i.answerable for i in items),
               "unanswerable": sum(not i.answerable for i in items),
               "with_gold": sum(bool(i.gold) for i in items), "errors": sum(bool(i.error) for i in items)}
@@ -147,7 +161,7 @@ def summarise(items: list[ItemResult], *, tags: bool = True) -> RunSummary:
     per_tag = {}
     if tags:
         for tag in sorted({t for i in items for t in i.tags}):
-            sub = summarise([i for i in items if tag in i.tags], tags=False)
+            sub = summarise([i for i in items if tag in i.tags], mode=mode, judge=judge, tags=False)
             per_tag[tag] = {"n": len([i for i in items if tag in i.tags]),
-                            **{m: sub.aggregates[m] for m in HEADLINE if m in sub.aggregates}}
+                            **{m: sub.aggregates[m] for m in HEADLINE if sub.aggregates.get(m) is not None}}
     return RunSummary(aggregates=agg, counts=counts, per_tag=per_tag, latency=latency)

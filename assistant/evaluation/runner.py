@@ -112,8 +112,8 @@ def run_eval(suite_path: str | Path, settings: Settings, *, limit: int | None = 
         if not retrieval_only and chat_model is None:
             from ..llm import get_chat_model
             chat_model = get_chat_model(settings)   # fail fast (backend down) before the first item
-        from ..embeddings import embed_query
-        embed_query("Aufwärmen")   # loading the embedder must not count as the first item's latency
+        # loading the embedder, the BM25 index and Chroma's pages must not count as the first items' latency
+        retrieval.search("Aufwärmen der Suche", settings, k=DEPTH, store=store)
         progress({"event": "start", "total": len(items), "mode": "retrieval" if retrieval_only else "answer"})
         results = []
         for done, item in enumerate(items, start=1):
@@ -125,7 +125,8 @@ def run_eval(suite_path: str | Path, settings: Settings, *, limit: int | None = 
               suite={"name": suite.name, "path": str(suite.path), "sha256": suite.sha256, "version": suite.version,
                      "items": len(suite.items)},
               mode="retrieval" if retrieval_only else "answer", config=_config(settings, filters),
-              fingerprint=fingerprint, items=results, summary=summarise(results), judge=judge, limit=limit,
+              fingerprint=fingerprint, items=results, judge=judge, limit=limit,
+              summary=summarise(results, mode="retrieval" if retrieval_only else "answer", judge=judge),
               seconds=round(time.perf_counter() - started, 2))
     save_run(run, settings)
     return run

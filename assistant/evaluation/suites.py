@@ -284,6 +284,11 @@ def _gold(value: Any, bad) -> list[GoldSource]:
     return out
 
 
+def _line_of(problem: str) -> int:
+    m = re.match(r"Zeile (\d+)", problem)
+    return int(m.group(1)) if m else 0
+
+
 def _finish(path: Path, items: list[EvalItem], problems: list[str], meta: dict[str, Any]) -> Suite:
     seen: dict[str, int] = {}
     for item in items:
@@ -293,7 +298,7 @@ def _finish(path: Path, items: list[EvalItem], problems: list[str], meta: dict[s
     if not items and not problems:
         problems.append("Die Suite enthält keine Einträge")
     if problems:
-        raise SuiteError(path, problems)
+        raise SuiteError(path, sorted(problems, key=_line_of))
     corpus = meta.get("corpus")
     return Suite(name=str(meta.get("name") or path.stem), path=path, items=items,
                  description=str(meta.get("description") or "").strip(), version=str(meta.get("version") or ""),

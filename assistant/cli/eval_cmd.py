@@ -1,0 +1,172 @@
+"""`pilot-assistant eval SUITE`: run an evaluation suite, store the run, write the report.
+
+    pilot-assistant eval SUITE [--json] [--report DIR] [--compare RUN_ID] [--fail-under METRIC=VALUE ...]
+                               [--limit N] [--retrieval-only] [--ingest PATH] [--judge]
+    pilot-assistant eval runs [--json]
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..errors import UsageError
+from . import add_common, emit
+from .filters import add_filter_flags, filters_from
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "eval", help="Evaluationssuite ausführen: Qualität von Suche und Antworten messen",
+        description="Führt eine Suite (evals/suites/*.yaml oder .csv) aus, speichert den Lauf im Datenverzeichnis "
+                    "und schreibt einen Bericht (Markdown, HTML, Diagramme). `eval runs` listet gespeicherte Läufe.")
+    p.add_argument("suite", metavar="SUITE", help="Suite-Datei (.yaml/.yml/.csv) – oder `runs` für die Liste der Läufe")
+    p.add_argument("--report", metavar="DIR", help="Bericht hierhin schreiben (Standard: im Ordner des Laufs)")
+    p.add_argument("--compare", metavar="RUN_ID", help="mit diesem Lauf vergleichen (`latest`: letzter Lauf derselben Suite)")
+    p.add_argument("--fail-under", dest="fail_under", metavar="METRIK=WERT", nargs="+", action="extend", default=[],
+                   help="Exit-Code 1, wenn eine Kennzahl darunter liegt, z. B. --fail-under hit@5=0.9 mrr=0.8")
+    p.add_argument("--limit", type=int, metavar="N", help="nur die ersten N Fragen")
+    p.add_argument("--retrieval-only", dest="retrieval_only", action="store_true",
+                   help="nur die Suche bewerten, ohne Sprachmodell (schnell; für CI)")
+    p.add_argument("--ingest", metavar="PFAD", action="append",
+                   help="vorher diesen Korpus indexieren (inkrementell); ohne Angabe wird der Korpus der Suite "
+                        "nur bei leerem Index indexiert")
+    p.add_argument("--judge", action="store_true", help="zusätzlich LLM-Urteile über das konfigurierte Backend (langsam)")
+    add_filter_flags(p)
+    add_common(p)
+    p.set_defaults(run=run)
+
+
+def run(args, settings) -> int:
+    if args.suite == "runs" and not Path(args.suite).exists():
+        return _list(args, settings)
+    from ..evaluation.compare import compare_runs, to_markdown
+    from ..evaluation.report import write_report
+    from ..evaluation.results import METRICS
+    from ..evaluation.runner import ensure_index, list_runs, load_run, run_eval, save_run
+    from ..evaluation.suites import load_suite
+
+    gates = parse_gates(args.fail_under, METRICS)
+    suite = load_suite(args.suite)   # a broken suite should fail before a long ingest
+    with _Progress() as progress:
+        ensure_index(settings, args.ingest, default=suite.corpus or Path("corpus"), progress=progress)
+        result = run_eval(args.suite, settings, limit=args.limit, retrieval_only=args.retrieval_only,
+                          progress=progress, judge=args.judge, filters=filters_from(args))
+    comparison = compare_runs(load_run(settings, args.compare, like=result), result) if args.compare else None
+    history = [r for r in list_runs(settings) if r.run_id != result.run_id and r.mode == result.mode
+               and r.suite.get("name") == result.suite.get("name")][:4][::-1]
+    out_dir = Path(args.report) if args.report else result.path / "report"
+    result.report = write_report(result, out_dir, comparison=comparison, history=history,
+                                 cache_dir=settings.data_dir / "cache" / "matplotlib")
+    save_run(result, settings)
+    failed = check_gates(gates, result.summary.aggregates)
+
+    data = {"run_id": result.run_id, "suite": result.suite, "mode": result.mode,
+            "model": result.fingerprint.get("model"), "aggregates": result.summary.aggregates,
+            "counts": result.summary.counts, "per_tag": result.summary.per_tag, "run_dir": str(result.path),
+            "report": result.report, "seconds": result.seconds}
+    if comparison is not None:
+        data["comparison"] = comparison.to_dict()
+    if gates:
+        data["fail_under"] = {"passed": not failed, "failed": failed}
+    lines = [f"Lauf {result.run_id} ({result.mode}, {result.summary.counts['items']} Fragen, {result.seconds:.0f} s)"]
+    for name, value in result.summary.aggregates.items():
+        shown = _fmt(value) if not name.endswith("_ms") or value is None else f"{value:.0f}"
+        lines.append(f"  {name:<22} {shown:>9}   {METRICS[name][0]}")
+    if comparison is not None:
+        lines += ["", to_markdown(comparison, max_items=20)]
+    lines += ["", f"Bericht: {result.report['html']}", f"         {result.report['markdown']}"]
+    emit(data, args.json, "\n".join(lines))
+    if failed:
+        print("Unter der Schwelle / below threshold: " + ", ".join(
+            f"{f['metric']} = {_fmt(f['value'])} < {f['threshold']}" for f in failed), file=sys.stderr)
+        return 1
+    return 0
+
+
+def parse_gates(specs: list[str], known: dict) -> dict[str, float]:
+    """``["hit@5=0.9", "mrr=0.8"]`` -> {"hit@5": 0.9, "mrr": 0.8}; unknown metrics are an error."""
+    gates = {}
+    for spec in specs:
+        name, sep, value = spec.partition("=")
+        name = name.strip()
+        if not sep:
+            raise UsageError(f"--fail-under erwartet METRIK=WERT, nicht {spec!r}",
+                             f"--fail-under expects METRIC=VALUE, not {spec!r}",
+                             "SUITE vor --fail-under angeben, z. B. eval evals/suites/starter.yaml --fail-under hit@5=0.9")
+        if name not in known or not known[name][2]:
+            usable = ", ".join(m for m, info in known.items() if info[2])
+            raise UsageError(f"Unbekannte oder ungeeignete Kennzahl für --fail-under: {name!r}",
+                             f"Unknown or unsuitable metric for --fail-under: {name!r}", f"eine von: {usable}")
+        try:
+            gates[name] = float(value.replace(",", "."))
+        except ValueError:
+            raise UsageError(f"Schwelle für {name} ist keine Zahl: {value!r}", f"Threshold for {name} is not a number",
+                             f"--fail-under {name}=0.8") from None
+    return gates
+
+
+def check_gates(gates: dict[str, float], aggregates: dict) -> list[dict]:
+    """Gates not met. A metric the run did not measure fails its gate: a gate must never pass silently."""
+    failed = []
+    for name, threshold in gates.items():
+        value = aggregates.get(name)
+        if value is None or value < threshold:
+            failed.append({"metric": name, "value": value, "threshold": threshold})
+    return failed
+
+
+def _list(args, settings) -> int:
+    from ..evaluation.runner import list_runs
+
+    runs = list_runs(settings)
+    data = [{"run_id": r.run_id, "created": r.created, "suite": r.suite.get("name"), "mode": r.mode,
+             "model": r.fingerprint.get("model"), "items": r.summary.counts.get("items"), "limit": r.limit,
+             "headline": r.headline(), "path": str(r.path)} for r in runs]
+    lines = [f"{r['run_id']}  {r['mode']:<9} {r['suite']:<14} {str(r['model'] or '–'):<40} "
+             + " ".join(f"{k}={_fmt(v)}" for k, v in r["headline"].items()) for r in data]
+    emit(data, args.json, "\n".join(lines) or f"Keine gespeicherten Läufe in {settings.runs_dir}")
+    return 0
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "–"
+    return f"{v:.0f}" if abs(v) >= 100 else f"{v:.3f}"
+
+
+class _Progress:
+    """A bar on a terminal; plain lines otherwise (CI logs). Always on stderr: stdout is for --json."""
+
+    def __init__(self) -> None:
+        self.bar = None
+        self.tasks: dict[str, int] = {}
+
+    def __enter__(self) -> "_Progress":
+        if sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                TimeElapsedColumn(), console=Console(stderr=True))
+            self.bar.start()
+        return self
+
+    def __call__(self, event: dict) -> None:
+        kind = event.get("event")
+        if kind == "file":
+            self._step("Indexieren", event["done"], event["total"], f"{event['status']} {event['source']}")
+        elif kind == "item":
+            note = f" FEHLER {event['error']}" if event.get("error") else ""
+            self._step("Evaluieren", event["done"], event["total"], f"{event['id']} ({event['seconds']} s){note}")
+
+    def _step(self, label: str, done: int, total: int, text: str) -> None:
+        if self.bar is None:
+            print(f"[{done}/{total}] {text}", file=sys.stderr, flush=True)
+            return
+        if label not in self.tasks:
+            self.tasks[label] = self.bar.add_task(label, total=total)
+        self.bar.update(self.tasks[label], completed=done, total=max(total, done))
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()

@@ -1,0 +1,111 @@
+"""Drafting speed: time per section and for a whole draft (default: `beschlussvorlage` with the
+embedded default model on 2 threads). Goal: a full draft in <= 3 minutes on 2 cores, with
+progress visible throughout.
+
+    .venv/bin/python bench/draft.py [--model NAME|PATH] [--threads 2] [--template beschlussvorlage]
+                                    [--programme ID] [--data-dir data] [--max-tokens N] [--json]
+
+Uses the index in --data-dir; if it is empty, corpus/ is ingested there first (as `make index`
+would). The model is loaded before the clock starts and its load time reported separately.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from assistant import config, drafting, llm, models  # noqa: E402
+
+GOAL_S = 180.0
+IDEA = drafting.Idea(
+    title="KI-Assistent für Bürgeranfragen im Bürgerbüro",
+    description=("Die Stadt erprobt für 18 Monate einen lokal betriebenen KI-Assistenten auf Open-Source-Basis, "
+                 "der Mitarbeitende im Bürgerbüro bei Antworten auf Bürgeranfragen unterstützt. Die Daten bleiben "
+                 "im städtischen Rechenzentrum; Datenschutz und IT-Sicherheit nach BSI IT-Grundschutz werden "
+                 "von Beginn an berücksichtigt."),
+    city="Musterstadt", department="Bürgerbüro und Digitalisierung", budget=250000, duration_months=18)
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default=models.DEFAULT_MODEL)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--template", default="beschlussvorlage")
+    ap.add_argument("--programme", default="modellprojekte-smart-cities")
+    ap.add_argument("--data-dir", default=str(ROOT / "data"))
+    ap.add_argument("--max-tokens", type=int, default=None, help="cap per section (default: from the template)")
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    overrides = {"llm.model": a.model, "llm.threads": a.threads, "data_dir": a.data_dir}
+    if a.max_tokens:
+        overrides["llm.max_tokens"] = a.max_tokens
+    settings = config.load(overrides)
+
+    from assistant.store import Store
+    with Store(settings) as store:
+        chunks = store.stats()["chunks"]
+    if not chunks:
+        from assistant.ingest import ingest
+        log(f"Index in {settings.data_dir} ist leer: lese corpus/ ein …")
+        t = time.perf_counter()
+        report = ingest([ROOT / "corpus"], settings,
+                        progress=lambda e: e.get("event") == "file" and log(f"  {e.get('done')}/{e.get('total')} "
+                                                                            f"{Path(e.get('source', '')).name}"))
+        log(f"  {report.counts['ingested']} Dateien in {time.perf_counter() - t:.0f} s")
+
+    log(f"Lade {a.model} ({a.threads} Threads) …")
+    t = time.perf_counter()
+    chat_model = llm.get_chat_model(settings)
+    from assistant.embeddings import model as embedder
+    embedder().query("Aufwärmen")
+    load_s = time.perf_counter() - t
+    log(f"  geladen in {load_s:.1f} s")
+
+    rows = []
+    started = time.perf_counter()
+
+    def progress(event) -> None:
+        sec = event.draft.section(event.section_id)
+        if event.kind == "section_start":
+            log(f"[{event.index}/{event.total}] {sec.heading} … ({time.perf_counter() - started:.0f} s)")
+        elif event.kind == "section_done":
+            rows.append({"section": sec.id, "heading": sec.heading, "seconds": sec.seconds, "words": sec.words,
+                         "word_limit": sec.word_limit, "sources": len(sec.sources), "cited": len(sec.cited),
+                         **sec.timings})
+            log(f"    {sec.seconds:5.1f} s (Suche {sec.timings['retrieval_s']:.1f}, erstes Token "
+                f"{sec.timings['first_token_s']:.1f}, Text {sec.timings['generation_s']:.1f}) · {sec.words} Wörter · "
+                f"{len(sec.cited)} zitiert")
+
+    d = drafting.draft(IDEA, a.template, settings, programme_id=a.programme or None, progress=progress,
+                       today=dt.date.today(), chat_model=chat_model)
+    total = time.perf_counter() - started
+    per = [r["seconds"] for r in rows]
+    result = {"model": llm.model_label(settings), "threads": a.threads, "template": d.template, "draft_id": d.id,
+              "load_s": round(load_s, 2), "total_s": round(total, 1), "sections": rows,
+              "mean_section_s": round(sum(per) / len(per), 1) if per else 0.0,
+              "max_section_s": max(per) if per else 0.0, "goal_s": GOAL_S, "goal_met": total <= GOAL_S}
+    if a.json:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+    else:
+        print(f"{result['model']}, {a.threads} Threads, Vorlage {d.template}, {len(rows)} generierte Abschnitte")
+        print(f"{'Abschnitt':<40}{'s':>7}{'Suche':>7}{'TTFT':>7}{'Text':>7}{'Wörter':>8}")
+        for r in rows:
+            print(f"{r['heading'][:39]:<40}{r['seconds']:>7.1f}{r['retrieval_s']:>7.1f}{r['first_token_s']:>7.1f}"
+                  f"{r['generation_s']:>7.1f}{r['words']:>8}")
+        print(f"Modell laden: {load_s:.1f} s · ganzer Entwurf: {total:.1f} s (Ziel <= {GOAL_S:.0f} s: "
+              f"{'erreicht' if result['goal_met'] else 'VERFEHLT'}) · Mittel je Abschnitt {result['mean_section_s']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
