@@ -53,9 +53,10 @@ def tidy(raw: str, heading: str) -> str:
     return re.sub(r"\*\*(.+?)\*\*", r"\1", "\n".join(out)).strip()
 
 
-def trim_words(text: str, limit: int, slack: float = 1.15) -> tuple[str, bool]:
+def trim_words(text: str, limit: int, slack: float = 1.15, *, truncated: bool = False) -> tuple[str, bool]:
     """Cut to whole sentences within limit x slack words, and drop a last sentence that
-    max_tokens cut off mid-way. Returns (text, whether anything was cut)."""
+    max_tokens cut off mid-way (``truncated``: the model hit its budget, so even an
+    unpunctuated list item is unfinished). Returns (text, whether anything was cut)."""
     def words(s: str) -> int:
         return len(re.findall(r"\w+", citations.CITE.sub("", s)))
 
@@ -77,7 +78,7 @@ def trim_words(text: str, limit: int, slack: float = 1.15) -> tuple[str, bool]:
     while out and not out[-1].strip():
         out.pop()
     last = out[-1] if out else ""
-    if last and not re.search(r"[.!?:;)\]\"“»]$", last.rstrip()) and not _LIST_ITEM.match(last):
+    if last and not re.search(r"[.!?:;)\]\"“»]$", last.rstrip()) and (truncated or not _LIST_ITEM.match(last)):
         sents = TX.split_line(last)
         if len(sents) > 1:
             out[-1] = last[: len(last) - len(last.lstrip())] + " ".join(sents[:-1])
@@ -104,9 +105,9 @@ def renumber(text: str, used: list[int]) -> str:
 
 
 def finish_section(sec: Section, tsec: T.TemplateSection, raw: str, hits: list[Hit], allowed: str,
-                   dropped: int) -> None:
+                   dropped: int, *, truncated: bool = False) -> None:
     """Raw model text -> checked, renumbered section text with its sources and warnings (pure)."""
-    text, cut = trim_words(tidy(raw, sec.heading), tsec.word_limit)
+    text, cut = trim_words(tidy(raw, sec.heading), tsec.word_limit, truncated=truncated)
     checked = citations.check(text, [h.chunk.text for h in hits])
     quotes = {n: citations.best_quote(hits[n - 1].chunk.text, citations.claims_for(checked.text, n))
               for n in checked.used}
@@ -118,7 +119,7 @@ def finish_section(sec: Section, tsec: T.TemplateSection, raw: str, hits: list[H
     if not hits:
         sec.warnings.append("Keine passenden Quellen gefunden: Aussagen ohne Beleg prüfen.")
     if cut:
-        sec.warnings.append(f"Auf die Wortgrenze ({tsec.word_limit} Wörter) gekürzt.")
+        sec.warnings.append(f"Gekürzt: auf ganze Sätze innerhalb der Wortgrenze ({tsec.word_limit} Wörter).")
     numbers = unverified_numbers(sec.text, allowed + " " + " ".join(h.chunk.text for h in hits))
     if numbers:
         sec.warnings.append("Zahlen ohne Beleg in Fakten oder Quellen, bitte prüfen: " + ", ".join(numbers))

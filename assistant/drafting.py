@@ -288,17 +288,19 @@ def run_sections(draft: Draft, settings: Settings, *, section_ids: list[str] | N
                                           draft.idea, programme)
                 chat_model = chat_model or llm.get_chat_model(settings)
                 budget = min(settings.llm.max_tokens, int(tsec.word_limit * TOKENS_PER_WORD) + 24)
-                t1, first, raw = time.perf_counter(), None, ""
+                t1, first, raw, pieces = time.perf_counter(), None, "", 0
                 for piece in llm.stream_text(_limited(chat_model, budget), messages):
                     first = first or time.perf_counter()
-                    raw += piece
+                    raw, pieces = raw + piece, pieces + 1
                     yield DraftEvent("token", draft, sec.id, i, len(todo), piece)
                 t2 = time.perf_counter()
             except Exception as exc:   # the model, the index or the disk: keep what is done
                 sec.status, sec.error, sec.updated = "failed", str(exc), D.now()
                 D.save(draft, settings.drafts_dir)
                 raise DraftInterrupted(draft, sec, exc) from exc
-            finish_section(sec, tsec, raw, hits, f"{project}\n{facts}\n{tsec.guidance}", dropped)
+            # llama.cpp streams one token per piece: reaching the budget means the text was cut off
+            finish_section(sec, tsec, raw, hits, f"{project}\n{facts}\n{tsec.guidance}", dropped,
+                           truncated=pieces >= budget - 1)
             sec.model, sec.prompt, sec.seconds = draft.model, prompt.id, round(time.perf_counter() - t0, 2)
             sec.timings = {"retrieval_s": round(t1 - t0, 2), "first_token_s": round((first or t2) - t1, 2),
                            "generation_s": round(t2 - (first or t2), 2)}

@@ -102,11 +102,14 @@ class Store(Manifest):
                 self.collection_name, embedding_function=chroma_embedding_function(),
                 configuration={"hnsw": {"space": "cosine"}})
         except Exception as exc:   # chromadb raises many types (Rust, HTTP, sqlite)
-            if self.settings.store.url:
-                raise StorageError(f"Chroma-Server {self.settings.store.url} nicht erreichbar: {exc}",
-                                   f"Chroma server {self.settings.store.url} unreachable: {exc}",
-                                   "`chroma run` starten oder store.url leeren") from None
-            raise _storage_error(exc, self.index_dir / "chroma") from None
+            raise self._chroma_error(exc) from None
+
+    def _chroma_error(self, exc: Exception) -> StorageError:
+        if self.settings.store.url:
+            return StorageError(f"Chroma-Server {self.settings.store.url} nicht erreichbar: {exc}",
+                                f"Chroma server {self.settings.store.url} unreachable: {exc}",
+                                "`chroma run` starten oder store.url leeren")
+        return _storage_error(exc, self.index_dir / "chroma")
 
     @property
     def collection_name(self) -> str:
@@ -139,10 +142,18 @@ class Store(Manifest):
         return self._query(query, n, None)
 
     def _query(self, query: np.ndarray, n: int, where: dict | None) -> list[tuple[str, float]]:
-        res = self.collection.query(query_embeddings=[query], n_results=n, where=where, include=["distances"])
+        res = self._chroma("query", query_embeddings=[query], n_results=n, where=where, include=["distances"])
         return list(zip(res["ids"][0], (float(d) for d in res["distances"][0])))
 
-    # --- manifest ----------------------------------------------------------------------
+    def _chroma(self, method: str, *args, **kwargs) -> Any:
+        """Call the collection; its many error types become StorageError. Reads too: after a
+        failed write on a full disk, Chroma applies its pending log on the next read."""
+        collection = self.collection
+        try:
+            return getattr(collection, method)(*args, **kwargs)
+        except Exception as exc:   # chromadb raises Rust, HTTP and sqlite errors alike
+            raise self._chroma_error(exc) from None
+
     # --- writes ------------------------------------------------------------------------
     def add_document(self, record: DocumentRecord, chunks: list[Chunk],
                      embeddings: np.ndarray | None = None) -> None:
@@ -152,17 +163,11 @@ class Store(Manifest):
             embeddings = embed_passages([embedding_text(c) for c in chunks])
         self._write(lambda: self.db.execute("INSERT OR REPLACE INTO pending VALUES(?, ?)",
                                             (record.doc_id, time.time())))
-        try:
-            for start in range(0, len(chunks), UPSERT_BATCH):
-                part = chunks[start:start + UPSERT_BATCH]
-                self.collection.upsert(ids=[c.chunk_id for c in part],
-                                       embeddings=np.asarray(embeddings[start:start + len(part)]),
-                                       documents=[c.text for c in part],
-                                       metadatas=[flatten_metadata(c) for c in part])
-        except StorageError:
-            raise
-        except Exception as exc:
-            raise _storage_error(exc, self.index_dir / "chroma") from None
+        for start in range(0, len(chunks), UPSERT_BATCH):
+            part = chunks[start:start + UPSERT_BATCH]
+            self._chroma("upsert", ids=[c.chunk_id for c in part],
+                         embeddings=np.asarray(embeddings[start:start + len(part)]),
+                         documents=[c.text for c in part], metadatas=[flatten_metadata(c) for c in part])
         record.n_chunks, record.status, record.error = len(chunks), INDEXED, ""
         record.ingested_at = _now()
         old = self._write(self._commit_document, record, chunks)
@@ -193,10 +198,7 @@ class Store(Manifest):
                                (doc_id, INDEXED, except_source)).fetchone() is not None
 
     def _drop_chroma(self, doc_id: str) -> None:
-        try:
-            self.collection.delete(where={"doc_id": doc_id})
-        except Exception as exc:
-            raise _storage_error(exc, self.index_dir / "chroma") from None
+        self._chroma("delete", where={"doc_id": doc_id})
         self._write(lambda: self.db.execute("DELETE FROM pending WHERE doc_id=?", (doc_id,)))
 
     def remove_source(self, source: str) -> bool:
@@ -234,14 +236,14 @@ class Store(Manifest):
                 self._drop_chroma(doc_id)
                 cleaned += 1
         expected = self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
-        if not full and self.collection.count() == expected:
+        if not full and self._chroma("count") == expected:
             return cleaned
         known = {r[0] for r in self.db.execute("SELECT chunk_id FROM chunks")}
         stray = [i for i in self._all_ids() if i not in known]
         for start in range(0, len(stray), UPSERT_BATCH):
-            self.collection.delete(ids=stray[start:start + UPSERT_BATCH])
+            self._chroma("delete", ids=stray[start:start + UPSERT_BATCH])
         cleaned += len({i.rsplit(":", 1)[0] for i in stray})
-        if self.collection.count() < expected:
+        if self._chroma("count") < expected:
             # Chroma lost rows (e.g. power loss): forget those documents so ingest redoes them
             present = Counter(i.rsplit(":", 1)[0] for i in self._all_ids())
             for source, doc_id, n in self.db.execute(
@@ -254,7 +256,7 @@ class Store(Manifest):
     def _all_ids(self) -> Iterable[str]:
         offset, page = 0, 5000
         while True:
-            ids = self.collection.get(include=[], limit=page, offset=offset)["ids"]
+            ids = self._chroma("get", include=[], limit=page, offset=offset)["ids"]
             yield from ids
             if len(ids) < page:
                 return

@@ -251,6 +251,14 @@ def _office(folder: Path) -> dict[str, str]:
     out["not_a_zip.docx"] = FAILED
     (folder / "truncated.odt").write_bytes(_odt_bytes("Abgeschnitten")[:300])
     out["truncated.odt"] = FAILED
+    # a valid archive with broken XML inside: odfpy swallows the SAX error, prints the whole part
+    # to stdout and returns a document without a body (found by bench/fuzz_loaders.py)
+    _rewrite_zip(_odt_bytes("Ohne Rumpf"), folder / "odt_malformed_xml.odt",
+                 replace={"content.xml": lambda x: x[:x.index(b"<office:body>")]})
+    out["odt_malformed_xml.odt"] = FAILED
+    _rewrite_zip(_odt_bytes("Offenes Ende der Vorlage"), folder / "odt_unclosed_xml.odt",
+                 replace={"content.xml": lambda x: x.replace(b"</office:text>", b"<text:p>offen")})
+    out["odt_unclosed_xml.odt"] = EITHER
     return out
 
 

@@ -38,6 +38,12 @@ KNOWN_BUGS = {
     "sidecar_bomb.txt": "sidecar aliases expand exponentially in loaders._normalise_meta",
 }
 
+# known bugs that would break the whole run's --json output: kept out of the CLI run, covered below
+EXCLUDED_FROM_CLI_RUN = {
+    "odt_malformed_xml.odt": "odfpy prints the broken XML part to the worker's stdout = the CLI's stdout",
+    "odt_unclosed_xml.odt": "odfpy prints the broken XML part to the worker's stdout = the CLI's stdout",
+}
+
 # good files, indexed before the hostile run: name -> unique phrase to search for
 EARLIER = {
     "protokoll.pdf": "Zauneidechsenschutzkonzept",
@@ -84,6 +90,11 @@ def run(tmp_path_factory):
 
     corpus = tmp / "corpus"
     expected = hostile.make_all(corpus, huge_kb=6)
+    aside = tmp / "aside"
+    aside.mkdir()
+    for name in EXCLUDED_FROM_CLI_RUN:
+        (corpus / name).rename(aside / name)
+        del expected[name]
     make_pdf(corpus / "gut_mitten.pdf", [f"Die {MIXED['gut_mitten.pdf']} gilt ab Januar."])
     make_markdown(corpus / "gut_notiz.md", f"# Markt\n\nDie {MIXED['gut_notiz.md']} wurde geändert.\n")
     started = time.monotonic()
@@ -243,6 +254,28 @@ def test_html_text_after_an_embed_element_is_kept(tmp_path):
                      "<p>Der Rat beschließt den Haushalt einstimmig.</p>", chrome=False)
     doc = load(page, settings=IngestSettings(ocr=False))
     assert "einstimmig" in doc.pages[0].text
+
+
+@pytest.mark.xfail(strict=True, reason="odfpy.opendocument.load swallows SAXParseException and print()s the "
+                   "whole XML part; the sandbox worker inherits the CLI's stdout, so `ingest --json` is no "
+                   "longer JSON and document text lands in logs. Fix: in sandbox._worker_main point fd 1 at "
+                   "/dev/null (os.dup2) and sys.stdout at sys.stderr; in loaders._load_odt wrap odf_load in "
+                   "contextlib.redirect_stdout and raise LoadError when it printed 'SAX FAILED' or "
+                   "document.text is None")
+def test_parser_output_never_reaches_the_cli_json(tmp_path):
+    corpus = tmp_path / "c"
+    hostile.make_all(corpus, huge_kb=1)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    for name in ("odt_unclosed_xml.odt", "odt_malformed_xml.odt"):
+        (corpus / name).rename(run_dir / name)
+    make_text(run_dir / "gut.txt", "Ein gutes Dokument über Radwege.")
+    out = run_cli("ingest", str(run_dir), "--json", "--data-dir", str(tmp_path / "data"), cwd=tmp_path)
+    assert "Traceback" not in out.stderr, out.stderr[-2000:]
+    data = json.loads(out.stdout)
+    status = {Path(f["source"]).name: f["status"] for f in data["files"]}
+    assert status["gut.txt"] == "ingested" and status["odt_malformed_xml.odt"] == "failed", status
+    assert "SAX FAILED" not in out.stdout + out.stderr
 
 
 def test_hostile_script_writes_the_corpus(tmp_path):

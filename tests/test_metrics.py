@@ -299,3 +299,17 @@ def test_fail_under_gates():
     for bad in (["hit@7=0.9"], ["total_p95_ms=5000"], ["hit@5"], ["hit@5=viel"]):
         with pytest.raises(UsageError):
             parse_gates(bad, METRICS)
+
+
+def test_judge_answer_with_a_scripted_judge():
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    from assistant.evaluation.judge import judge_answer
+
+    good = answer("Für das Pilotprojekt werden 186.500 Euro bereitgestellt [2].", [2])
+    scores = judge_answer(ITEM, good, FakeListChatModel(responses=["Note: 5", "Note: 2"]))
+    assert scores["judge_correctness"] == 1.0 and scores["judge_faithfulness"] == 0.25
+    garbled = judge_answer(ITEM, good, FakeListChatModel(responses=["Sehr schön!", "Note: 3"]))
+    assert garbled["judge_correctness"] is None and garbled["correctness_reply"] == "Sehr schön!"
+    refused = judge_answer(ITEM, answer("Dazu finde ich nichts.", [], True), FakeListChatModel(responses=[]))
+    assert refused["judge_correctness"] == 0.0 and "judge_faithfulness" not in refused   # no model call

@@ -46,12 +46,14 @@ def run(args, settings) -> int:
     from ..evaluation.suites import load_suite
 
     gates = parse_gates(args.fail_under, METRICS)
-    suite = load_suite(args.suite)   # a broken suite should fail before a long ingest
+    suite = load_suite(args.suite)   # a broken suite or an unknown --compare run should fail before a long run
+    mode = "retrieval" if args.retrieval_only else "answer"
+    base = load_run(settings, args.compare, suite=suite.name, mode=mode) if args.compare else None
     with _Progress() as progress:
         ensure_index(settings, args.ingest, default=suite.corpus or Path("corpus"), progress=progress)
         result = run_eval(args.suite, settings, limit=args.limit, retrieval_only=args.retrieval_only,
                           progress=progress, judge=args.judge, filters=filters_from(args))
-    comparison = compare_runs(load_run(settings, args.compare, like=result), result) if args.compare else None
+    comparison = compare_runs(base, result) if base is not None else None
     history = [r for r in list_runs(settings) if r.run_id != result.run_id and r.mode == result.mode
                and r.suite.get("name") == result.suite.get("name")][:4][::-1]
     out_dir = Path(args.report) if args.report else result.path / "report"

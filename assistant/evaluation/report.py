@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import html
 import os
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -215,8 +216,6 @@ def _markdown(blocks: list[tuple]) -> str:
 
 def _inline(text: str) -> str:
     """Escape, then turn `code` and **bold** into tags (the only Markdown the blocks use inline)."""
-    import re
-
     text = html.escape(str(text))
     text = re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
     return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", text)

@@ -91,7 +91,6 @@ def run_eval(suite_path: str | Path, settings: Settings, *, limit: int | None = 
              progress: Progress | None = None, judge: bool = False, filters=None, chat_model=None) -> Run:
     """Run a suite against the index in ``settings.data_dir`` and store the run."""
     from .. import retrieval
-    from ..chat import ask
     from ..store import Store
 
     suite = load_suite(suite_path)
@@ -118,7 +117,7 @@ def run_eval(suite_path: str | Path, settings: Settings, *, limit: int | None = 
         results = []
         for done, item in enumerate(items, start=1):
             t0 = time.perf_counter()
-            results.append(_run_item(item, settings, store, retrieval_only, judge, filters, chat_model, ask, retrieval))
+            results.append(_run_item(item, settings, store, retrieval_only, judge, filters, chat_model))
             progress({"event": "item", "done": done, "total": len(items), "id": item.id,
                       "seconds": round(time.perf_counter() - t0, 2), "error": results[-1].error})
     run = Run(run_id=_run_id(suite), created=dt.datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -132,7 +131,11 @@ def run_eval(suite_path: str | Path, settings: Settings, *, limit: int | None = 
     return run
 
 
-def _run_item(item, settings, store, retrieval_only, judge, filters, chat_model, ask, retrieval) -> ItemResult:
+def _run_item(item: EvalItem, settings: Settings, store, retrieval_only: bool, judge: bool, filters,
+              chat_model) -> ItemResult:
+    from .. import retrieval
+    from ..chat import ask
+
     t0 = time.perf_counter()
     hits = retrieval.search(item.question, settings, k=max(DEPTH, settings.retrieval.k), filters=filters, store=store)
     retrieval_ms = round((time.perf_counter() - t0) * 1000, 1)
@@ -204,13 +207,12 @@ def list_runs(settings: Settings) -> list[Run]:
     return sorted(runs, key=lambda r: (r.created, r.run_id), reverse=True)
 
 
-def load_run(settings: Settings, run_id: str, *, like: Run | None = None) -> Run:
-    """A stored run by id (or unique id prefix). ``latest`` is the newest run of the same suite
-    and mode as ``like`` (other than ``like`` itself)."""
+def load_run(settings: Settings, run_id: str, *, suite: str | None = None, mode: str | None = None) -> Run:
+    """A stored run by id (or unique id prefix). ``latest`` is the newest stored run, restricted
+    to ``suite`` (name) and ``mode`` when given."""
     runs = list_runs(settings)
     if run_id in ("latest", "last"):
-        cands = [r for r in runs if like is None or (r.run_id != like.run_id and r.suite.get("name") == like.suite.get(
-            "name") and r.mode == like.mode)]
+        cands = [r for r in runs if (suite is None or r.suite.get("name") == suite) and (mode is None or r.mode == mode)]
     else:
         cands = [r for r in runs if r.run_id == run_id] or [r for r in runs if r.run_id.startswith(run_id)]
     if not cands or (run_id not in ("latest", "last") and len(cands) > 1):
