@@ -64,8 +64,10 @@ def build_messages(question: str, passages: list[str], hits: list[Hit], history:
     return msgs
 
 
-def _refusal_text(prompt: prompts.Prompt, hits: list[Hit]) -> str:
+def _refusal_text(prompt: prompts.Prompt, hits: list[Hit], unknown: list[str] | None = None) -> str:
     lines = [prompt["refusal"]]
+    if unknown:
+        lines.append(f"(Ohne Treffer in den Unterlagen: {', '.join(unknown)})")
     if hits:
         lines.append("\nNächstliegende Quellen:")
         for h in hits[:3]:
@@ -89,15 +91,26 @@ def ask_stream(question: str, settings: Settings, *, history: list[dict] | None 
     question = check_question(question)
     prompt = prompts.load("chat")
     t0 = time.perf_counter()
-    hits = retrieval.search(retrieval_query(question, history), settings, k=settings.retrieval.k,
-                            filters=filters, store=store)
+    own_store = store is None
+    if own_store:
+        from .store import Store
+        store = Store(settings)
+    try:
+        hits = retrieval.search(retrieval_query(question, history), settings, k=settings.retrieval.k,
+                                filters=filters, store=store)
+        unknown = context.unknown_terms(question, _vocabulary(store))
+        if hits and max(h.similarity or 0.0 for h in hits) >= settings.retrieval.unknown_term_similarity:
+            unknown = []
+    finally:
+        if own_store:
+            store.close()
     t_retrieval = time.perf_counter()
     yield ChatEvent("sources", sources=hits)
     timings = {"retrieval_ms": round((t_retrieval - t0) * 1000, 1)}
     model = llm.model_label(settings)
 
-    if not context.relevant(hits, question, min_similarity=settings.retrieval.min_score):
-        text = _refusal_text(prompt, hits)
+    if unknown or not context.relevant(hits, question, min_similarity=settings.retrieval.min_score):
+        text = _refusal_text(prompt, hits, unknown)
         yield ChatEvent("token", text=text)
         timings.update(first_token_ms=timings["retrieval_ms"], total_ms=round((time.perf_counter() - t0) * 1000, 1))
         yield ChatEvent("done", answer=Answer(text, [], True, model, timings, hits))
@@ -118,11 +131,44 @@ def ask_stream(question: str, settings: Settings, *, history: list[dict] | None 
         answer = Answer(_refusal_text(prompt, hits), [], True, model, timings, hits)
     else:
         checked = citations.check(raw.strip(), [h.chunk.text for h in hits])
+        if len(T.tokens(citations.CITE.sub("", checked.text))) < 3:
+            # Small models sometimes answer with a bare "[1]": give the cited passage's own words.
+            n = checked.used[0] if checked.used else 1
+            quote = citations.best_quote(hits[n - 1].chunk.text, question)
+            checked = citations.CheckedAnswer(f"Laut Quelle [{n}]: „{quote}“", [n], checked.removed, 0, [])
+            dropped_note = True
+        else:
+            dropped_note = False
         answer = Answer(checked.text, make_citations(checked.text, checked.used, hits), False, model, timings,
                         hits, removed_citations=checked.removed)
         answer.extra = {"added_citations": checked.added, "unsupported_sentences": checked.unsupported,
-                        "dropped_instructions": dropped, "prompt": prompt.id}
+                        "dropped_instructions": dropped, "prompt": prompt.id,
+                        "extractive": dropped_note}
     yield ChatEvent("done", answer=answer)
+
+
+def _vocabulary(store):
+    """``known(word)``: does the lexical index hold the word (after its own normalisation)?"""
+    from .lexical import tokenize
+
+    index = store.lexical()
+    vocab = getattr(index.retriever, "vocab_dict", None) or {}
+
+    def in_vocab(word: str) -> bool:
+        toks = tokenize(word)
+        return bool(toks) and all(t in vocab for t in toks)
+
+    def known(word: str) -> bool:
+        if not vocab or not tokenize(word) or in_vocab(word):
+            return True
+        # German compounds: "Fachanwendungen" is known when "Fach" and "anwendungen" are
+        for i in range(4, len(word) - 3):
+            left, right = word[:i], word[i:]
+            if in_vocab(right) and (in_vocab(left) or (left.endswith("s") and in_vocab(left[:-1]))):
+                return True
+        return False
+
+    return known
 
 
 def ask(question: str, settings: Settings, **kw) -> Answer:

@@ -97,7 +97,14 @@ def claims_for(answer: str, n: int) -> str:
     return " ".join(s for s in T.sentences(answer) if n in cited_numbers(s))
 
 
+NO_EVIDENCE = ("finde ich dazu nichts", "nicht aufgefuehrt", "keine angaben", "keine informationen",
+               "nicht enthalten", "nicht genannt", "nicht beantworten", "no information", "not mentioned")
+
+
 def is_refusal(answer: str, refusal: str) -> bool:
+    """The prescribed sentence, or a short answer that opens by saying the sources lack it."""
     a = T.fold(answer)
-    return T.fold(refusal).rstrip(".") in a or ("finde ich dazu nichts" in a) or ("keine informationen" in a
-                                                                                   and "unterlagen" in a)
+    if T.fold(refusal).rstrip(".") in a:
+        return True
+    sents = T.sentences(CITE.sub("", answer))
+    return bool(sents) and len(sents) <= 2 and any(p in T.fold(sents[0]) for p in NO_EVIDENCE)

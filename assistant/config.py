@@ -53,6 +53,10 @@ class RetrievalSettings:
     candidates: int = 30       # per retriever, before fusion
     rrf_k: int = 60
     min_score: float = 0.80    # cosine similarity below which a dense hit is "not relevant"
+    # A question naming something the index never mentions is refused without asking the
+    # model, unless a passage is this similar anyway (a paraphrase such as "Stromverbrauch"
+    # for "Energiebedarf"). Calibrated on evals/suites/starter.yaml (e5-small cosine).
+    unknown_term_similarity: float = 0.875
 
 
 @dataclass

@@ -73,6 +73,25 @@ def select(hits: list[Hit], question: str, *, per_passage: int = 600, total: int
     return out, dropped_total
 
 
+_SPECIFIC = re.compile(r"\b[A-ZÄÖÜ][\wäöüß]{3,}")
+
+
+def unknown_terms(question: str, known) -> list[str]:
+    """Names and nouns of the question that occur nowhere in the index.
+
+    Similarity alone cannot tell "Förderquote in Thüringen?" from an answerable question
+    (e5 scores both ~0.85), but a proper noun the whole corpus never mentions is strong
+    evidence that the documents cannot answer. ``known(word) -> bool`` asks the index.
+    """
+    out = []
+    for word in _SPECIFIC.findall(question):
+        if word.lower() in T.STOPWORDS:
+            continue
+        if not known(word):
+            out.append(word)
+    return list(dict.fromkeys(out))
+
+
 def relevant(hits: list[Hit], question: str, *, min_similarity: float, min_overlap: float = 0.5) -> bool:
     """Is there evidence worth asking the model about? (else refuse without generating)."""
     if not hits:

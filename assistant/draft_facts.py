@@ -65,11 +65,13 @@ def project_block(idea: Idea) -> str:
     return context.clean("\n".join(lines))
 
 
-def fill(template_text: str, idea: Idea, programme: Programme | None) -> str:
+def fill(template_text: str, idea: Idea, programme: Programme | None, blank: str = "") -> str:
+    """Placeholders -> idea values; ``blank`` stands in for what the idea leaves open."""
     values = {"title": idea.title, "idea": idea.description[:300], "city": idea.city, "department": idea.department,
               "programme": programme.name if programme else "", "duration": str(idea.duration_months or ""),
               "budget": finance.euro(idea.budget) if idea.budget is not None else ""}
-    return re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), m.group(0)), template_text).strip()
+    return re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1)) or (blank if m.group(1) in values else m.group(0)),
+                  template_text).strip()
 
 
 def check_requirements(programme: Programme | None, template: T.Template,
@@ -141,7 +143,7 @@ def refresh(draft: Draft, template: T.Template, programme: Programme | None, tod
         elif tsec.kind == "computed" and tsec.compute == "attachments":
             sec.items = attachments(tsec, programme)
         if tsec.kind == "static":
-            sec.text = fill(tsec.text, idea, programme)
+            sec.text = fill(tsec.text, idea, programme, blank="noch festzulegen")
         if not tsec.generates and sec.status in ("pending", "failed"):
             sec.status = "drafted"
     texts = {s.id: s.text for s in draft.sections}

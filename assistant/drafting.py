@@ -34,8 +34,8 @@ __all__ = ["Idea", "Draft", "Section", "SourceRef", "Requirement", "DraftEvent",
            "draft", "start_draft", "run_sections", "resume_draft", "regenerate_section", "regenerate_all",
            "edit_section", "approve_section", "load_draft", "list_drafts", "check_requirements", "find_programme"]
 
-TOKENS_PER_WORD = 2.0          # Qwen tokens per word of German administrative prose (measured ~1.9)
-PASSAGE_CHARS, CONTEXT_CHARS = 500, 2000   # ~550 prompt tokens: the 1.5B reads them in ~6 s on 2 cores
+TOKENS_PER_WORD = 2.0          # about 2 Qwen tokens per word of German administrative prose
+PASSAGE_CHARS, CONTEXT_CHARS = 450, 1600   # ~520 prompt tokens: the 1.5B reads them in ~6 s on 2 cores
 PER_DOC = 2                    # passages per document, so one long guideline cannot fill a prompt
 
 

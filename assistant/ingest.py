@@ -198,14 +198,17 @@ def _run(files: list[tuple[Path, Path]], settings: Settings, store: Store, repor
         try:
             st = file.stat()
             prev = store.document(source)
-            if prev and prev.status == INDEXED and prev.size == st.st_size and prev.mtime == st.st_mtime:
+            # same place in the index (collection, type) is part of "unchanged"
+            same = prev is not None and prev.status == INDEXED and prev.collection == collection \
+                and type_ in (None, prev.type)
+            if same and prev.size == st.st_size and prev.mtime == st.st_mtime:
                 finish(FileResult(source, "unchanged", chunks=prev.n_chunks, doc_id=prev.doc_id))
                 continue
             doc_id = file_hash(file)
         except OSError as exc:
             finish(FileResult(source, "failed", f"Datei nicht lesbar / unreadable: {exc.strerror}"))
             continue
-        if prev and prev.status == INDEXED and prev.doc_id == doc_id:
+        if same and prev.doc_id == doc_id:
             store.touch(source, st.st_mtime, st.st_size)
             finish(FileResult(source, "unchanged", chunks=prev.n_chunks, doc_id=doc_id))
             continue

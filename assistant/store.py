@@ -170,9 +170,13 @@ class Store(Manifest):
                          documents=[c.text for c in part], metadatas=[flatten_metadata(c) for c in part])
         record.n_chunks, record.status, record.error = len(chunks), INDEXED, ""
         record.ingested_at = _now()
+        prev = self.document(record.source)
         old = self._write(self._commit_document, record, chunks)
         if old:
             self._drop_chroma(old)
+        elif prev and prev.doc_id == record.doc_id and prev.n_chunks > len(chunks):
+            # same bytes chunked anew (e.g. moved to another collection): drop the surplus ids
+            self._chroma("delete", ids=[f"{record.doc_id}:{i}" for i in range(len(chunks), prev.n_chunks)])
 
     def _commit_document(self, record: DocumentRecord, chunks: list[Chunk]) -> str | None:
         prev = self.document(record.source)

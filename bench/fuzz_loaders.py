@@ -33,7 +33,6 @@ import json
 import multiprocessing
 import os
 import resource
-import signal
 import sys
 import tempfile
 import time
@@ -173,10 +172,12 @@ def strategies(seed_names: list[str]):
 
 # --- running one input ---------------------------------------------------------------------------
 
-def _direct_child(conn, path: str, memory_mb: int) -> None:
+def _direct_child(conn, path: str, memory_mb: int, quiet: bool) -> None:
     limit = memory_mb * 2**20
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     os.environ["OMP_THREAD_LIMIT"] = "1"
+    if quiet:
+        sys.stdout = sys.stderr = open(os.devnull, "w")     # odfpy print()s whole XML parts
     import logging
     import warnings
     logging.disable(logging.CRITICAL)
@@ -201,11 +202,11 @@ def _where(exc: BaseException) -> str:
     return f"{Path(f.filename).name}:{f.lineno}:{f.name}" if f else ""
 
 
-def run_direct(path: Path, timeout: float, memory_mb: int) -> tuple[str, str, str, float]:
+def run_direct(path: Path, timeout: float, memory_mb: int, quiet: bool = True) -> tuple[str, str, str, float]:
     ctx = multiprocessing.get_context("fork")
     parent, child = ctx.Pipe(duplex=False)
     started = time.monotonic()
-    proc = ctx.Process(target=_direct_child, args=(child, str(path), memory_mb), daemon=True)
+    proc = ctx.Process(target=_direct_child, args=(child, str(path), memory_mb, quiet), daemon=True)
     proc.start()
     child.close()
     kind: str | None
@@ -281,7 +282,8 @@ class Campaign:
             return 0.0
         path = self.work / f"input{ext}"
         path.write_bytes(blob)
-        kind, where, detail, elapsed = run_direct(path, self.args.timeout, self.args.memory_mb)
+        kind, where, detail, elapsed = run_direct(path, self.args.timeout, self.args.memory_mb,
+                                                 not self.args.show_parser_output)
         skind, sdetail = run_sandbox(path, self.sandbox_settings) if self.args.sandbox else ("skipped", "")
         self.executions += 1
         self.direct[kind] += 1

@@ -36,7 +36,7 @@ except ImportError:                    # pragma: no cover
 
 FAILED, INGESTED, EITHER = "failed", "ingested", "either"
 
-# markers: never in the index / must be findable in the index (file name -> marker)
+# markers: never anywhere in the index; and (file name -> marker) what must be findable once ingested
 FORBIDDEN = ["SCRIPTMARKER", "IFRAMEMARKER", "STYLEMARKER", "TEMPLATEMARKER", "OBJECTMARKER",
              "SVGMARKER", "PDFJSMARKER", "XXESECRET4711", "LAUGHLOL"]
 REQUIRED = {"html_scripts.html": "Spielplatzsanierung", "js_action.pdf": "Haushaltssatzung",

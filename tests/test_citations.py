@@ -32,7 +32,16 @@ def test_best_quote_and_refusal():
     assert "Eigenanteil" in citations.best_quote(P1, "Eigenanteil 10 Prozent")
     assert citations.is_refusal("In den vorliegenden Unterlagen finde ich dazu nichts.",
                                 "In den vorliegenden Unterlagen finde ich dazu nichts.")
-    assert not citations.is_refusal("Der Eigenanteil beträgt 10 Prozent [1].", "In den vorliegenden Unterlagen finde ich dazu nichts.")
+    refusal = "In den vorliegenden Unterlagen finde ich dazu nichts."
+    assert not citations.is_refusal("Der Eigenanteil beträgt 10 Prozent [1].", refusal)
+    assert citations.is_refusal("In den gesichteten Quellen nicht aufgeführt; maßgeblich ist die Richtlinie [4].", refusal)
+    assert not citations.is_refusal("Die Quote beträgt 80 Prozent [1]. Eine Frist ist nicht genannt [1]. "
+                                    "Anträge stellen Kommunen [2].", refusal)
+
+
+def test_sentences_keep_ordinals_and_abbreviations():
+    assert T.sentences("Die Sitzung ist am 12. März 2026. Gemäß Nr. 3 gilt z. B. die Frist. Ende.") == [
+        "Die Sitzung ist am 12. März 2026.", "Gemäß Nr. 3 gilt z. B. die Frist.", "Ende."]
 
 
 def test_injection_sentences_are_dropped():

@@ -8,12 +8,12 @@ import json
 import re
 
 import pytest
-from draftkit import MPSC, TODAY, ScriptedChat, filled_draft, make_corpus, tiny_template
+from draftkit import MPSC, TODAY, ScriptedChat, make_corpus, tiny_template
 from filemakers import make_docx, make_odt
 
 from assistant import drafting, finance, templates
 from assistant.draft_text import renumber, tidy, trim_words, unverified_numbers
-from assistant.errors import UsageError, UserError
+from assistant.errors import UsageError
 from assistant.templates import TemplateError
 
 IDEA = drafting.Idea(title="KI-Assistent im Bürgerbüro", description="Ein lokaler KI-Assistent auf Open-Source-Basis "
@@ -211,13 +211,13 @@ def test_sections_are_generated_cited_and_saved(bare_settings):
     chat = ScriptedChat(responses=["Der Rat hat 2025 einen KI-Assistenten beantragt [1][7]. "
                                    "Die Förderquote beträgt 65 %."])
     d = drafting.draft(IDEA, "beschlussvorlage", bare_settings, programme_id=MPSC, today=TODAY, chat_model=chat)
-    assert d.complete and chat.calls == 9
+    assert d.complete and chat.calls == 8
     saved = json.loads((bare_settings.drafts_dir / d.id / "draft.json").read_text(encoding="utf-8"))
     assert [s["status"] for s in saved["sections"]] == ["drafted"] * 12
     fin = d.section("finanzen")
     assert fin.text.startswith("Der Rat") and fin.sources[0].type == "funding"   # guideline from the programme file
     assert "[7]" not in fin.text and fin.removed_citations == 1
-    assert "- Zuschuss (berechnet): 162.500 €" in chat.prompts[6]            # computed figures reach the model
+    assert "- Zuschuss (berechnet): 162.500 €" in chat.prompts[5]            # computed figures reach the model
     assert "Zuschuss (berechnet)" not in chat.prompts[1]                      # ... only where the template asks
     assert saved["model"].startswith("llamacpp:") and saved["prompt"] == "draft/v1"
     assert saved["template_snapshot"]["name"] == "beschlussvorlage"

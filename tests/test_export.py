@@ -147,7 +147,7 @@ def test_an_unfinished_draft_exports_with_placeholders(bare_settings, tmp_path):
 
     d = drafting.start_draft(drafting.Idea("Test", "Eine Idee."), "beschlussvorlage", bare_settings)
     md = export.export(d, tmp_path / "x.md").read_text(encoding="utf-8")
-    assert md.count("[Abschnitt noch nicht erstellt]") == 9
+    assert md.count("[Abschnitt noch nicht erstellt]") == 8
 
 
 # ----------------------------------------------------------------------------- the real CLI
@@ -167,7 +167,7 @@ def test_cli_draft_beschlussvorlage_to_every_format(settings, tmp_path, test_mod
                 "--programme", "modellprojekte-smart-cities", "--out", str(out), "--json", *common, env=env)
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
-    assert "[9/9] Datenschutz und IT-Sicherheit" in r.stderr                 # progress per section
+    assert "[8/8] Datenschutz und IT-Sicherheit" in r.stderr                 # progress per section
     assert data["complete"] and data["output"] == str(out)
     assert [s["status"] for s in data["sections"]] == ["drafted"] * 12
     assert data["computed"]["financing"]["grant"] == 162500.0

@@ -242,7 +242,7 @@ def test_yaml_alias_bomb_ingests_with_front_matter_ignored(tmp_path, name):
         doc = sandbox.parse_file(corpus / name, IngestSettings(timeout_s=8, ocr=False))
     except LoadError as exc:
         pytest.fail(f"{name}: {exc}")
-    assert time.monotonic() - started < 8
+    assert time.monotonic() - started < 8 + sandbox.STARTUP_GRACE_S
     assert hostile.REQUIRED[name] in doc.pages[0].text
     assert doc.warnings and "LAUGHLOL" not in json.dumps(doc.meta)
 
@@ -301,3 +301,29 @@ def test_parsed_docs_of_hostile_files_are_plain_data(tmp_path):
         if isinstance(result, ParsedDoc):
             assert all(isinstance(p.text, str) for p in result.pages)
             json.dumps(result.meta, default=str)
+
+
+def test_the_fuzz_harness_runs_and_reports(tmp_path):
+    """bench/fuzz_loaders.py must not rot: a few seconds on the text formats (no known findings)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "fuzz_loaders.py"), "--minutes", "0.1",
+                          "--formats", "txt,md,html", "--batch", "10", "--out", str(tmp_path / "findings")],
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert out.returncode in (0, 1), out.stderr[-3000:]
+    assert "== summary ==" in out.stdout and "direct loaders.load:" in out.stdout, out.stdout[-2000:]
+    assert "Traceback" not in out.stderr, out.stderr[-3000:]
+    if out.returncode == 1:
+        assert (tmp_path / "findings" / "findings.json").is_file()
+
+
+@pytest.mark.xfail(strict=True, reason="cryptography is installed in the dev venv but not pinned in "
+                   "requirements.in/requirements.lock: a fresh `make install` cannot open AES PDFs (any "
+                   "'restrict editing' export from Word/Acrobat) and the AES cases above fail. Fix: add "
+                   "cryptography (installed: 50.0.2) to requirements.in and the lock")
+def test_aes_support_is_pinned_for_fresh_installs():
+    import cryptography  # noqa: F401 -- pypdf needs it for AES-128/256
+
+    locked = (ROOT / "requirements.lock").read_text(encoding="utf-8").lower()
+    assert "\ncryptography==" in "\n" + locked

@@ -159,6 +159,21 @@ def test_changed_file_replaces_its_chunks_and_prune_and_remove(tmp_path):
     assert search("Hundesteuer", settings) == []
 
 
+def test_reingest_into_another_collection_moves_the_document(tmp_path):
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    make_text(corpus / "a.txt", "Die Hundesteuer sinkt auf 90 Euro.")
+    settings = _settings(tmp_path)
+    ingest([corpus], settings, collection="alt")
+    report = ingest([corpus], settings, collection="neu", type="report")
+    assert report.counts["replaced"] == 1
+    assert search("Hundesteuer", settings, filters=Filters(collection="alt")) == []
+    hit = search("Hundesteuer", settings, filters=Filters(collection="neu", type="report"))[0]
+    assert hit.chunk.collection == "neu" and hit.chunk.type == "report"
+    assert _consistent(settings)["documents"] == 1
+    assert ingest([corpus], settings, collection="neu").counts["unchanged"] == 1   # no --type: any type
+
+
 def test_a_good_file_turned_broken_keeps_its_indexed_version(tmp_path):
     corpus = tmp_path / "c"
     corpus.mkdir()

