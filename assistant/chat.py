@@ -135,13 +135,13 @@ def ask_stream(question: str, settings: Settings, *, history: list[dict] | None 
             # Small models sometimes answer with a bare "[1]": give the cited passage's own words.
             n = checked.used[0] if checked.used else 1
             quote = citations.best_quote(hits[n - 1].chunk.text, question)
-            checked = citations.CheckedAnswer(f"Laut Quelle [{n}]: „{quote}“", [n], checked.removed, 0, [])
+            checked = citations.CheckedAnswer(f"Laut Quelle [{n}]: „{quote}“", [n], checked.removed, 0, [], 0)
             dropped_note = True
         else:
             dropped_note = False
         answer = Answer(checked.text, make_citations(checked.text, checked.used, hits), False, model, timings,
                         hits, removed_citations=checked.removed)
-        answer.extra = {"added_citations": checked.added, "unsupported_sentences": checked.unsupported,
+        answer.extra = {"added_citations": checked.added, "corrected_citations": checked.corrected, "unsupported_sentences": checked.unsupported,
                         "dropped_instructions": dropped, "prompt": prompt.id,
                         "extractive": dropped_note}
     yield ChatEvent("done", answer=answer)

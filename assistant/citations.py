@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from . import text as T
 
+HOLDS = 0.3   # share of a claim's content words a cited passage must contain to count as its source
 CITE = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 
 
@@ -21,6 +22,7 @@ class CheckedAnswer:
     removed: int               # citation numbers that pointed nowhere
     added: int                 # citations attributed by overlap
     unsupported: list[str]     # sentences without a supporting source
+    corrected: int = 0         # citations moved to the source that actually holds the claim
 
 
 def cited_numbers(answer: str) -> list[int]:
@@ -60,24 +62,35 @@ def numbers_consistent(sentence: str, passage: str) -> bool:
 def check(answer: str, passages: list[str], *, threshold: float = 0.5) -> CheckedAnswer:
     """Validate citations and attribute uncited, supported sentences."""
     answer, removed = strip_invalid(answer, len(passages))
-    lines, added, unsupported = [], 0, []
+    lines, added, corrected, unsupported = [], 0, 0, []
     for line in answer.splitlines():   # keep the answer's lists and paragraphs as written
         indent = line[: len(line) - len(line.lstrip())]
         out = []
         for sent in T.split_line(line):
-            if not cited_numbers(sent) and len(T.tokens(sent)) >= 3:
-                scores = [support(sent, p) if numbers_consistent(sent, p) else 0.0 for p in passages]
-                best = max(range(len(scores)), key=scores.__getitem__, default=None)
+            nums = cited_numbers(sent)
+            if len(T.tokens(CITE.sub("", sent))) < 2:
+                out.append(sent)
+                continue
+            scores = [support(sent, p) if numbers_consistent(sent, p) else 0.0 for p in passages]
+            best = max(range(len(scores)), key=scores.__getitem__, default=None)
+            if not nums:
                 if best is not None and scores[best] >= threshold:
                     sent = _append_citation(sent, best + 1)
                     added += 1
+                else:
+                    unsupported.append(sent)
+            elif all(scores[n - 1] < HOLDS for n in nums):
+                # the model cited a source that does not hold the claim: point to the one that does
+                if best is not None and scores[best] >= threshold:
+                    sent = _append_citation(CITE.sub("", sent), best + 1)
+                    corrected += 1
                 else:
                     unsupported.append(sent)
             out.append(sent)
         lines.append(indent + " ".join(out))
     text = "\n".join(lines).strip()
     used = list(dict.fromkeys(cited_numbers(text)))
-    return CheckedAnswer(text, used, removed, added, unsupported)
+    return CheckedAnswer(text, used, removed, added, unsupported, corrected)
 
 
 def _append_citation(sentence: str, n: int) -> str:

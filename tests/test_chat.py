@@ -43,7 +43,8 @@ def test_answer_cites_the_right_page(indexed):
     answer = events[-1].answer
     assert not answer.refused
     assert answer.citations, answer.answer
-    assert any(c.page == 2 and c.source.endswith("chatbot.pdf") for c in answer.citations)
+    assert any(c.page == 2 and c.source.endswith("chatbot.pdf") for c in answer.citations), \
+        (answer.answer, [(c.n, c.page, c.source) for c in answer.citations])
     ids = {h.chunk.chunk_id for h in answer.sources}
     assert all(c.chunk_id in ids for c in answer.citations), "citations only point to retrieved chunks"
     assert set(answer.timings) == {"retrieval_ms", "first_token_ms", "total_ms"}

@@ -71,3 +71,13 @@ def test_text_normalisation():
     assert T.fold("Förderquote Straße") == "foerderquote strasse"
     assert T.numbers("250.000 Euro, 3,5 % am 12.03.2026") >= {"250000", "3.5"}
     assert T.stem("förderungen") == T.stem("förderung")
+
+
+def test_wrong_source_number_is_corrected():
+    checked = citations.check("Der Eigenanteil beträgt 10 Prozent [2].", [P1, P2])
+    assert checked.used == [1] and checked.corrected == 1
+
+
+def test_right_source_number_is_kept():
+    checked = citations.check("Der Ausschuss tagt am 12. März 2026 [2].", [P1, P2])
+    assert checked.used == [2] and checked.corrected == 0 and checked.added == 0

@@ -119,8 +119,12 @@ def _check_consistent(settings: config.Settings) -> dict[str, tuple[str, int]]:
 
 
 def _found(settings, phrase: str, name: str) -> bool:
-    hits = search(f"Wo steht die {phrase}?", settings, k=5)
-    return any(Path(h.chunk.source).name == name and phrase in h.chunk.text for h in hits)
+    """The phrase is one BM25 token held by exactly one document: search must bring that one up."""
+    hits = search(phrase, settings, k=10)
+    found = any(Path(h.chunk.source).name == name and phrase in h.chunk.text for h in hits)
+    if not found:
+        print("search", phrase, "->", [(Path(h.chunk.source).name, h.lexical_rank, h.dense_rank) for h in hits])
+    return found
 
 
 # --- kill -9 --------------------------------------------------------------------------------
