@@ -56,7 +56,8 @@ def build_messages(question: str, passages: list[str], hits: list[Hit], history:
         if not text:
             continue
         page = f' seite="{hit.chunk.page}"' if hit.chunk.page else ""
-        blocks.append(prompt["source"].format(n=n, title=context.clean(hit.chunk.title), page=page, text=text))
+        title, _ = context.safe_title(hit.chunk.title, hit.chunk.source)
+        blocks.append(prompt["source"].format(n=n, title=title, page=page, text=text))
     msgs: list[BaseMessage] = [SystemMessage(prompt["system"])]
     for m in (history or [])[-4:]:   # two turns keep follow-ups coherent without bloating the prompt
         msgs.append((HumanMessage if m.get("role") == "user" else AIMessage)(str(m.get("content", ""))[:600]))
@@ -82,7 +83,7 @@ def make_citations(answer: str, used: list[int], hits: list[Hit]) -> list[Citati
         c = hits[n - 1].chunk
         out.append(Citation(n=n, doc_id=c.doc_id, source=c.source, title=c.title, page=c.page,
                             quote=citations.best_quote(c.text, citations.claims_for(answer, n)),
-                            chunk_id=c.chunk_id, paper_number=c.paper_number))
+                            chunk_id=c.chunk_id, paper_number=c.paper_number, url=c.url))
     return out
 
 
@@ -117,6 +118,7 @@ def ask_stream(question: str, settings: Settings, *, history: list[dict] | None 
         return
 
     passages, dropped = context.select(hits, question)
+    dropped += sum(context.safe_title(h.chunk.title, h.chunk.source)[1] for h in hits)
     messages = build_messages(question, passages, hits, history, prompt)
     chat_model = chat_model or llm.get_chat_model(settings)
     raw, first = "", None

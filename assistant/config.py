@@ -63,6 +63,11 @@ class RetrievalSettings:
 class StoreSettings:
     url: str = ""              # empty: embedded PersistentClient; else a `chroma run` server
     collection_prefix: str = "pilot"
+    # store.url behind an authenticating proxy (or Chroma's token auth): sent as
+    # `Authorization: Bearer <token>`; the URL may carry a path prefix (https://proxy/chroma)
+    token: str = ""
+    tenant: str = ""           # empty: Chroma's default_tenant / default_database
+    database: str = ""
 
 
 @dataclass

@@ -14,19 +14,26 @@ from . import text as T
 from .types import Hit
 
 INJECTION = re.compile("|".join([
-    r"ignorier\w*\s+(?:\w+\s+){0,4}(?:anweisung|instruktion|vorgabe|regel)",
-    r"ignore\s+(?:\w+\s+){0,4}(?:instruction|prompt|rule|direction)s?",
-    r"disregard\s+(?:\w+\s+){0,4}(?:instruction|prompt|rule)",
+    r"(?:ignorier|missacht|übergeh)\w*\s+(?:\w+\s+){0,4}(?:anweisung|instruktion|vorgabe|regel|quelle|kontext|dokument|prompt)",
+    r"ignore\s+(?:\w+\s+){0,4}(?:instruction|prompt|rule|direction|source|context)s?",
+    r"disregard\s+(?:\w+\s+){0,4}(?:instruction|prompt|rule|source)",
     r"vergiss\s+(?:\w+\s+){0,4}(?:anweisung|regel|vorgabe|alles)",
     r"forget\s+(?:\w+\s+){0,4}(?:instruction|everything|rule)",
-    r"(?:neue|geänderte)\s+(?:system)?anweisung", r"new\s+(?:system\s+)?instructions?",
-    r"\bdu\s+bist\s+(?:jetzt|ab\s+sofort|nun)\b", r"\byou\s+are\s+now\b", r"\bact\s+as\b",
+    # "neue Anweisungen zum Winterdienst" is council German: only a system instruction or a colon counts
+    r"(?:neue|geänderte)\s+(?:systemanweisung\w*|anweisung\w*\s*:)",
+    r"new\s+(?:system\s+instructions?|instructions?\s*:)",
+    r"\bdu\s+bist\s+(?:jetzt|ab\s+sofort|nun|ab\s+jetzt)\b",
+    r"\b(?:ab\s+sofort|ab\s+jetzt|von\s+nun\s+an)\s+bist\s+du\b",
+    r"\byou\s+are\s+now\b",
+    r"(?:^|[.!:]\s*)(?:please\s+)?act\s+as\b",   # the imperative, not "shall act as coordinator"
+    r"\bnote\s+to\s+(?:the\s+)?(?:ai|assistant|model|llm|ki)\b",
     r"\bsystem\s*(?:prompt|nachricht|message)\s*:", r"^\s*(?:system|assistant)\s*:",
-    r"antworte\s+(?:ab\s+jetzt\s+|nur\s+noch\s+|ausschließlich\s+)(?:mit|auf|in)\b",
+    r"antworte\s+(?:ab\s+jetzt\s+|nur\s+(?:noch\s+)?|ausschließlich\s+)(?:mit|auf|in)\b",
     r"(?:respond|answer|reply)\s+(?:only\s+)?(?:with|in)\s+[\"']",
     r"gib\s+(?:\w+\s+){0,3}(?:system)?prompt\w*\s+aus", r"reveal\s+(?:\w+\s+){0,3}prompt",
     r"</?\s*quelle", r"</?\s*quellen", r"<\|im_(?:start|end)\|>",
 ]), re.IGNORECASE | re.MULTILINE)
+FAKE_TURN = re.compile(r"<\|im_start\|>.*?(?:<\|im_end\|>|\Z)", re.DOTALL)
 
 
 def looks_like_instruction(sentence: str) -> bool:
@@ -34,8 +41,15 @@ def looks_like_instruction(sentence: str) -> bool:
 
 
 def clean(text: str) -> str:
-    """Neutralise characters that could close our delimiters or fake chat-template tokens."""
-    return text.replace("<", "‹").replace(">", "›")
+    """Neutralise characters that could close our delimiters, forge attributes or fake chat tokens."""
+    return text.replace("<", "‹").replace(">", "›").replace('"', "“")
+
+
+def safe_title(title: str, source: str) -> tuple[str, bool]:
+    """A title fit for the prompt; an instruction-like title is replaced by the file name."""
+    if looks_like_instruction(title):
+        return clean(source.rsplit("/", 1)[-1]), True
+    return clean(title), False
 
 
 def compress(passage: str, question: str, max_chars: int) -> tuple[str, int]:
@@ -43,8 +57,10 @@ def compress(passage: str, question: str, max_chars: int) -> tuple[str, int]:
 
     Returns the text and the number of instruction-like sentences dropped.
     """
+    # a fake chat turn may spread its instruction over lines that look harmless on their own
+    passage, turns = FAKE_TURN.subn(" ", passage)
     sents = T.sentences(passage)
-    dropped = sum(1 for s in sents if looks_like_instruction(s))
+    dropped = turns + sum(1 for s in sents if looks_like_instruction(s))
     sents = [s for s in sents if not looks_like_instruction(s)]
     if sum(len(s) + 1 for s in sents) <= max_chars:
         return clean(" ".join(sents)), dropped

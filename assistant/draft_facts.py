@@ -142,7 +142,7 @@ def refresh(draft: Draft, template: T.Template, programme: Programme | None, tod
             sec.table = table
         elif tsec.kind == "computed" and tsec.compute == "attachments":
             sec.items = attachments(tsec, programme)
-        if tsec.kind == "static":
+        if tsec.kind == "static" and sec.status not in ("edited", "approved"):   # a person's edit wins
             sec.text = fill(tsec.text, idea, programme, blank="noch festzulegen")
         if not tsec.generates and sec.status in ("pending", "failed"):
             sec.status = "drafted"

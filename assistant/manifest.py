@@ -23,7 +23,8 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
   source TEXT PRIMARY KEY, doc_id TEXT NOT NULL, mtime REAL, size INTEGER,
   collection TEXT, type TEXT, title TEXT, n_chunks INTEGER DEFAULT 0,
-  status TEXT NOT NULL, error TEXT DEFAULT '', ingested_at TEXT);
+  status TEXT NOT NULL, error TEXT DEFAULT '', ingested_at TEXT, sidecar_stat TEXT DEFAULT '',
+  sidecar_hash TEXT);
 CREATE INDEX IF NOT EXISTS documents_doc ON documents(doc_id);
 CREATE TABLE IF NOT EXISTS chunks (
   chunk_id TEXT PRIMARY KEY, doc_id TEXT NOT NULL, chunk_index INTEGER, page INTEGER,
@@ -34,7 +35,9 @@ CREATE TABLE IF NOT EXISTS pending (doc_id TEXT PRIMARY KEY, at REAL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
 _COLUMNS = ("source", "doc_id", "mtime", "size", "collection", "type", "title", "n_chunks",
-            "status", "error", "ingested_at")
+            "status", "error", "ingested_at", "sidecar_stat", "sidecar_hash")
+# columns added after the first release: (name, SQL type) for ALTER TABLE on older manifests
+_ADDED = (("sidecar_stat", "TEXT DEFAULT ''"), ("sidecar_hash", "TEXT"))
 _COLS = ", ".join(_COLUMNS)
 INDEXED, FAILED, DUPLICATE = "indexed", "failed", "duplicate"
 
@@ -52,6 +55,10 @@ class DocumentRecord:
     status: str = INDEXED
     error: str = ""
     ingested_at: str = ""
+    # the .meta.yaml sidecar(s): name/size/mtime (cheap check) and content hash; "" = none.
+    # None: a row from before sidecars were tracked (the next ingest records them).
+    sidecar_stat: str = ""
+    sidecar_hash: str | None = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -78,9 +85,20 @@ class Manifest:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")   # WAL + NORMAL: durable against process kills
             self.db.executescript(SCHEMA)
+            self._migrate()
         except (OSError, sqlite3.Error) as exc:
             raise _storage_error(exc, self.index_dir) from None
         self._lock = threading.RLock()   # one connection shared by UI threads: one transaction at a time
+
+    def _migrate(self) -> None:
+        for name, sql_type in _ADDED:
+            have = {r[1] for r in self.db.execute("PRAGMA table_info(documents)")}
+            if name not in have:
+                try:
+                    self.db.execute(f"ALTER TABLE documents ADD COLUMN {name} {sql_type}")
+                except sqlite3.OperationalError:   # another process added it meanwhile
+                    if name not in {r[1] for r in self.db.execute("PRAGMA table_info(documents)")}:
+                        raise
 
     def _generation(self) -> int:
         row = self.db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
@@ -128,10 +146,16 @@ class Manifest:
     def _record(self, row: Sequence) -> DocumentRecord:
         return DocumentRecord(**dict(zip(_COLUMNS, row)))
 
-    def touch(self, source: str, mtime: float, size: int) -> None:
-        """Same bytes, new mtime: remember it so the next run skips the hash."""
-        self._write(lambda: self.db.execute("UPDATE documents SET mtime=?, size=? WHERE source=?",
-                                            (mtime, size, source)))
+    def touch(self, source: str, mtime: float, size: int, sidecar_stat: str | None = None,
+              sidecar_hash: str | None = None) -> None:
+        """Same bytes (and sidecar), new mtime: remember it so the next run skips the hash."""
+        if sidecar_hash is None:
+            self._write(lambda: self.db.execute("UPDATE documents SET mtime=?, size=? WHERE source=?",
+                                                (mtime, size, source)))
+        else:
+            self._write(lambda: self.db.execute(
+                "UPDATE documents SET mtime=?, size=?, sidecar_stat=?, sidecar_hash=? WHERE source=?",
+                (mtime, size, sidecar_stat or "", sidecar_hash, source)))
 
     def record_status(self, record: DocumentRecord) -> None:
         """A failed or duplicate file with no indexed version: keep the reason for `status`."""
@@ -140,10 +164,8 @@ class Manifest:
 
     def _upsert_row(self, r: DocumentRecord) -> None:
         self.db.execute(
-            "INSERT OR REPLACE INTO documents(source, doc_id, mtime, size, collection, type, title, "
-            "n_chunks, status, error, ingested_at) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
-            (r.source, r.doc_id, r.mtime, r.size, r.collection, r.type, r.title, r.n_chunks,
-             r.status, r.error, r.ingested_at))
+            f"INSERT OR REPLACE INTO documents({_COLS}) VALUES({','.join('?' * len(_COLUMNS))})",
+            tuple(getattr(r, c) for c in _COLUMNS))
 
     # --- reads -------------------------------------------------------------------------
     def get_chunks(self, ids: Sequence[str]) -> list[Chunk]:

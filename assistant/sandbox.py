@@ -8,7 +8,9 @@ A hostile PDF can loop forever, allocate until the machine swaps, or crash nativ
 * ``RLIMIT_AS`` of ``ingest.memory_mb`` so runaway allocation ends in ``MemoryError``,
   plus an ``RLIMIT_CPU`` backstop so an orphaned worker cannot spin forever;
 * its own process group, so a timeout kills Tesseract with it;
-* ``PR_SET_PDEATHSIG`` so workers die with the forkserver when the ingest run is killed.
+* ``PR_SET_PDEATHSIG`` so workers die with the forkserver when the ingest run is killed;
+* fd 1 pointed at ``/dev/null`` and ``sys.stdout`` at stderr: workers inherit the CLI's stdout,
+  where ``ingest --json`` writes its result, and parsers print (odfpy dumps whole XML parts).
 
 The time limit counts from the moment a worker picks a file up. A worker that times out or
 dies is replaced; the other files go on. If the forkserver cannot run (it needs a Unix socket,
@@ -23,6 +25,7 @@ import multiprocessing
 import os
 import resource
 import signal
+import sys
 import time
 import warnings
 from collections import deque
@@ -207,8 +210,9 @@ def _get_context() -> Any:
     if _context is None:
         _context = multiprocessing.get_context("forkserver")
         # takes effect only if no forkserver runs yet; otherwise workers import on first use
-        _context.set_forkserver_preload(["assistant.loaders", "pypdf", "docx", "odf.opendocument",
-                                         "pypdfium2"])
+        _context.set_forkserver_preload(["assistant.loaders", "assistant.loaders_pdf",
+                                         "assistant.loaders_office", "assistant.loaders_html", "pypdf", "docx",
+                                         "odf.opendocument", "pypdfium2"])
     return _context
 
 
@@ -221,6 +225,7 @@ def _worker_main(conn: Any, memory_mb: int, die_with_parent: bool) -> None:
         pass
     if die_with_parent:     # only for the single-threaded forkserver: the signal follows the parent *thread*
         _die_with_parent()
+    _quiet_stdout()
     limit = memory_mb * 2**20
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     logging.getLogger("pypdf").setLevel(logging.ERROR)     # malformed files are expected here
@@ -274,6 +279,22 @@ def _arm_cpu_limit(timeout_s: float) -> None:
     _, hard = resource.getrlimit(resource.RLIMIT_CPU)
     if hard == resource.RLIM_INFINITY or soft <= hard:
         resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+
+
+def _quiet_stdout() -> None:
+    """Nothing a parser writes may reach the CLI's stdout: native code writes to fd 1 (now
+    /dev/null), Python's print() to sys.stdout (now stderr)."""
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 1)
+        finally:
+            os.close(devnull)
+    except OSError:
+        pass
+    sys.stdout = sys.stderr
 
 
 def _die_with_parent() -> None:

@@ -7,7 +7,11 @@ Crash safety, in write order for one document:
    pending row dropped, generation bumped;
 4. the replaced doc_id's chunks deleted from Chroma.
 A kill -9 anywhere leaves either the old or the new version committed; ``reconcile``
-deletes whatever Chroma holds beyond the committed rows.
+deletes the Chroma chunks of journalled doc_ids that did not get committed (and, when one
+was committed, its ids beyond the committed rows). Only the embedded Chroma, which belongs
+to this data dir alone, is also swept for ids no row knows: a Chroma server (``store.url``)
+may hold other data dirs' chunks in the same collection, so there nothing is deleted that
+this manifest cannot prove to be its own leftover.
 """
 from __future__ import annotations
 
@@ -90,10 +94,7 @@ class Store(Manifest):
         chroma_settings = ChromaSettings(anonymized_telemetry=False)
         try:
             if self.settings.store.url:
-                from urllib.parse import urlparse
-                url = urlparse(self.settings.store.url)
-                client = chromadb.HttpClient(host=url.hostname or "127.0.0.1", port=url.port or 8000,
-                                             ssl=url.scheme == "https", settings=chroma_settings)
+                client = chromadb.HttpClient(**self._http_args(), settings=chroma_settings)
             else:
                 client = chromadb.PersistentClient(path=str(self.index_dir / "chroma"),
                                                    settings=chroma_settings)
@@ -103,6 +104,32 @@ class Store(Manifest):
                 configuration={"hnsw": {"space": "cosine"}})
         except Exception as exc:   # chromadb raises many types (Rust, HTTP, sqlite)
             raise self._chroma_error(exc) from None
+
+    def _http_args(self) -> dict[str, Any]:
+        """HttpClient arguments for ``store.url``: ``http(s)://host[:port][/prefix]`` (a prefix
+        when a proxy serves Chroma under a path), ``store.token`` as a bearer token (what an
+        authenticating proxy or Chroma's own token auth checks), ``store.tenant``/``database``."""
+        from urllib.parse import urlsplit
+
+        cfg = self.settings.store
+        raw = cfg.url.strip()
+        url = urlsplit(raw if "://" in raw else f"http://{raw}")
+        if url.scheme not in ("http", "https"):
+            raise ValueError(f"store.url must be http(s)://host[:port][/path], not {cfg.url!r}")
+        ssl = url.scheme == "https"
+        port = url.port or (443 if ssl else 8000)
+        host = url.hostname or "127.0.0.1"
+        host = f"[{host}]" if ":" in host else host
+        # a full URL as host: chromadb then keeps its path and appends /api/v2 to it
+        args: dict[str, Any] = {"host": f"{url.scheme}://{host}:{port}{url.path.rstrip('/')}",
+                                "port": port, "ssl": ssl}
+        if cfg.token:
+            args["headers"] = {"Authorization": f"Bearer {cfg.token}"}
+        if cfg.tenant:
+            args["tenant"] = cfg.tenant
+        if cfg.database:
+            args["database"] = cfg.database
+        return args
 
     def _chroma_error(self, exc: Exception) -> StorageError:
         if self.settings.store.url:
@@ -163,22 +190,69 @@ class Store(Manifest):
             embeddings = embed_passages([embedding_text(c) for c in chunks])
         self._write(lambda: self.db.execute("INSERT OR REPLACE INTO pending VALUES(?, ?)",
                                             (record.doc_id, time.time())))
+        prev = self.document(record.source)
+        rewrite = prev is not None and prev.doc_id == record.doc_id   # its ids may exist already
         for start in range(0, len(chunks), UPSERT_BATCH):
             part = chunks[start:start + UPSERT_BATCH]
+            metas = [flatten_metadata(c) for c in part]
+            if rewrite:
+                self._clear_stale_keys([c.chunk_id for c in part], metas)
             self._chroma("upsert", ids=[c.chunk_id for c in part],
                          embeddings=np.asarray(embeddings[start:start + len(part)]),
-                         documents=[c.text for c in part], metadatas=[flatten_metadata(c) for c in part])
+                         documents=[c.text for c in part], metadatas=metas)
         record.n_chunks, record.status, record.error = len(chunks), INDEXED, ""
         record.ingested_at = _now()
-        prev = self.document(record.source)
-        old = self._write(self._commit_document, record, chunks)
+        surplus = bool(prev and prev.doc_id == record.doc_id and prev.n_chunks > len(chunks))
+        old = self._write(self._commit_document, record, chunks, surplus)
         if old:
             self._drop_chroma(old)
-        elif prev and prev.doc_id == record.doc_id and prev.n_chunks > len(chunks):
-            # same bytes chunked anew (e.g. moved to another collection): drop the surplus ids
+        elif surplus:
+            # same bytes chunked anew (e.g. moved to another collection): drop the surplus ids;
+            # the doc_id stays journalled until then, so reconcile trims them after a kill
             self._chroma("delete", ids=[f"{record.doc_id}:{i}" for i in range(len(chunks), prev.n_chunks)])
+            self._write(lambda: self.db.execute("DELETE FROM pending WHERE doc_id=?", (record.doc_id,)))
 
-    def _commit_document(self, record: DocumentRecord, chunks: list[Chunk]) -> str | None:
+    def refresh_metadata(self, record: DocumentRecord, chunks: list[Chunk]) -> bool:
+        """Same bytes, new metadata (an edited sidecar, another collection): rewrite the chunks'
+        metadata and keep their vectors. False, with nothing changed, when the indexed version
+        differs in what is embedded (text, title, section): then :meth:`add_document`.
+
+        A kill between the Chroma upsert and the commit leaves the old manifest row, so the
+        next ingest sees the change again and repeats this (same ids, same vectors)."""
+        prev = self.document(record.source)
+        if prev is None or prev.status != INDEXED or prev.doc_id != record.doc_id \
+                or prev.n_chunks != len(chunks):
+            return False
+        ids = [c.chunk_id for c in chunks]
+        old = {c.chunk_id: c for c in self.get_chunks(ids)}
+        if len(old) != len(chunks) or any(embedding_text(old[c.chunk_id]) != embedding_text(c) for c in chunks):
+            return False
+        for start in range(0, len(chunks), UPSERT_BATCH):
+            part = chunks[start:start + UPSERT_BATCH]
+            got = self._chroma("get", ids=[c.chunk_id for c in part], include=["embeddings"])
+            vectors = dict(zip(got["ids"], got["embeddings"]))
+            if len(vectors) != len(part):   # Chroma lost some: re-embed instead
+                return False
+            metas = [flatten_metadata(c) for c in part]
+            self._clear_stale_keys([c.chunk_id for c in part], metas)
+            self._chroma("upsert", ids=[c.chunk_id for c in part],
+                         embeddings=np.asarray([vectors[c.chunk_id] for c in part], dtype=np.float32),
+                         documents=[c.text for c in part], metadatas=metas)
+        record.n_chunks, record.status, record.error = len(chunks), INDEXED, ""
+        record.ingested_at = _now()
+        self._write(self._commit_document, record, chunks)
+        return True
+
+    def _clear_stale_keys(self, ids: list[str], metas: list[dict[str, Any]]) -> None:
+        """Chroma merges the metadata of an id written again; None deletes a key. So a key the
+        new version lacks (a field dropped from the sidecar) is set to None."""
+        got = self._chroma("get", ids=ids, include=["metadatas"])
+        old = dict(zip(got["ids"], got["metadatas"] or []))
+        for chunk_id, meta in zip(ids, metas):
+            for key in old.get(chunk_id) or {}:
+                meta.setdefault(key, None)
+
+    def _commit_document(self, record: DocumentRecord, chunks: list[Chunk], keep_pending: bool = False) -> str | None:
         prev = self.document(record.source)
         old = prev.doc_id if prev and prev.status == INDEXED and prev.doc_id != record.doc_id else None
         if old and not self._shared(old, record.source):
@@ -193,7 +267,8 @@ class Store(Manifest):
               c.source, date_int(c.date), json.dumps(c.to_dict(), ensure_ascii=False, default=str),
               " ".join(tokenize(embedding_text(c)))) for c in chunks])
         self._upsert_row(record)
-        self.db.execute("DELETE FROM pending WHERE doc_id=?", (record.doc_id,))
+        if not keep_pending:
+            self.db.execute("DELETE FROM pending WHERE doc_id=?", (record.doc_id,))
         self._bump()
         return old
 
@@ -228,19 +303,27 @@ class Store(Manifest):
     def reconcile(self, *, full: bool = False) -> int:
         """Delete Chroma chunks of uncommitted documents; returns how many doc_ids were cleaned.
 
-        The pending journal covers kills mid-write; when Chroma's count still disagrees
-        with the committed rows (or ``full``), every id in Chroma is checked."""
+        The pending journal covers kills mid-write. In the embedded Chroma, when its count
+        still disagrees with the committed rows (or ``full``), every id in it is checked. A
+        Chroma server's collection may also hold other data dirs' chunks: there only the
+        journalled doc_ids are cleaned, and ids no row knows are left alone."""
         cleaned = 0
-        committed = lambda d: self.db.execute(  # noqa: E731
-            "SELECT 1 FROM chunks WHERE doc_id=? LIMIT 1", (d,)).fetchone() is not None
         for (doc_id,) in self.db.execute("SELECT doc_id FROM pending").fetchall():
-            if committed(doc_id):
+            known = {r[0] for r in self.db.execute("SELECT chunk_id FROM chunks WHERE doc_id=?", (doc_id,))}
+            if known:   # committed after all; drop what a re-chunk with fewer chunks left over
+                stray = [i for i in self._chroma("get", where={"doc_id": doc_id}, include=[])["ids"]
+                         if i not in known]
+                if stray:
+                    self._chroma("delete", ids=stray)
                 self._write(lambda: self.db.execute("DELETE FROM pending WHERE doc_id=?", (doc_id,)))
             else:
                 self._drop_chroma(doc_id)
                 cleaned += 1
         expected = self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
-        if not full and self._chroma("count") == expected:
+        count = self._chroma("count")
+        if self.settings.store.url:   # shared: only look for rows the server lost
+            return cleaned + (self._forget_lost() if full or count < expected else 0)
+        if not full and count == expected:
             return cleaned
         known = {r[0] for r in self.db.execute("SELECT chunk_id FROM chunks")}
         stray = [i for i in self._all_ids() if i not in known]
@@ -248,14 +331,21 @@ class Store(Manifest):
             self._chroma("delete", ids=stray[start:start + UPSERT_BATCH])
         cleaned += len({i.rsplit(":", 1)[0] for i in stray})
         if self._chroma("count") < expected:
-            # Chroma lost rows (e.g. power loss): forget those documents so ingest redoes them
-            present = Counter(i.rsplit(":", 1)[0] for i in self._all_ids())
-            for source, doc_id, n in self.db.execute(
-                    "SELECT source, doc_id, n_chunks FROM documents WHERE status=?", (INDEXED,)).fetchall():
-                if present.get(doc_id, 0) < n:
-                    self.remove_source(source)
-                    cleaned += 1
+            cleaned += self._forget_lost()
         return cleaned
+
+    def _forget_lost(self) -> int:
+        """Chroma lost rows (e.g. power loss): forget those documents so ingest redoes them."""
+        ours = {doc_id: n for doc_id, n in self.db.execute(
+            "SELECT doc_id, n_chunks FROM documents WHERE status=?", (INDEXED,))}
+        present = Counter(d for i in self._all_ids() if (d := i.rsplit(":", 1)[0]) in ours)
+        lost = 0
+        for source, doc_id, n in self.db.execute(
+                "SELECT source, doc_id, n_chunks FROM documents WHERE status=?", (INDEXED,)).fetchall():
+            if present.get(doc_id, 0) < n:
+                self.remove_source(source)
+                lost += 1
+        return lost
 
     def _all_ids(self) -> Iterable[str]:
         offset, page = 0, 5000

@@ -29,6 +29,11 @@ class Chunk:
     def paper_number(self) -> str:
         return str(self.meta.get("paper_number") or self.meta.get("drucksache") or "")
 
+    @property
+    def url(self) -> str:
+        """Where the document lives on the web (OParl ``web_url``, a sidecar's ``url``); "" if unknown."""
+        return str(self.meta.get("url") or self.meta.get("web_url") or "")
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -48,7 +53,7 @@ class Hit:
         c = self.chunk
         return {"rank": self.rank, "score": round(self.score, 6), "doc_id": c.doc_id,
                 "source": c.source, "title": c.title, "page": c.page, "section": c.section,
-                "chunk_id": c.chunk_id, "text": c.text}
+                "chunk_id": c.chunk_id, "text": c.text, "url": c.url, "paper_number": c.paper_number}
 
 
 @dataclass
@@ -61,6 +66,7 @@ class Citation:
     quote: str
     chunk_id: str = ""
     paper_number: str = ""
+    url: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -112,7 +112,7 @@ def add_files(files: Sequence[tuple[str | Path, str]], settings: Settings, *, co
         report = ingest(list(kept), settings, collection=collection, type=type, progress=progress)
         for f in report.files:
             if (r := kept.get(f.source)) is not None:
-                r.status, r.reason, r.pages, r.chunks, r.warnings = f.status, f.reason, f.pages, f.chunks, f.warnings
+                r.status, r.reason, r.pages, r.chunks, r.warnings = f.status, f.reason_de or f.reason, f.pages, f.chunks, f.warnings
                 if f.status == "duplicate" and "same content as " in f.reason:
                     r.reason = f"Gleicher Inhalt wie „{Path(f.reason.split('same content as ', 1)[1]).name}“ – " \
                                "wird nicht doppelt indexiert."

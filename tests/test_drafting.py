@@ -253,6 +253,9 @@ def test_edit_approve_and_regenerate(bare_settings):
     assert d.section("ziele").text == "Frisch." and d.section("ziele").status == "drafted"
     with pytest.raises(UsageError, match="Abschnitt 'gibtsnicht'"):
         drafting.edit_section(d.id, "gibtsnicht", "x", bare_settings)
+    d = drafting.edit_section(d.id, "beteiligte", "- Federführung: Amt 10", bare_settings)
+    d = drafting.resume_draft(d.id, bare_settings, chat_model=ScriptedChat())   # a static edit survives runs
+    assert d.section("beteiligte").text == "- Federführung: Amt 10"
     assert [r["id"] for r in drafting.list_drafts(bare_settings)] == [d.id]
 
 

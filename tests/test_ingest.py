@@ -174,6 +174,69 @@ def test_reingest_into_another_collection_moves_the_document(tmp_path):
     assert ingest([corpus], settings, collection="neu").counts["unchanged"] == 1   # no --type: any type
 
 
+def test_an_edited_sidecar_alone_updates_the_metadata(tmp_path, monkeypatch):
+    from assistant import embeddings
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    a = make_text(corpus / "a.txt", "Der Bebauungsplan 48 sieht 60 Wohnungen vor.")
+    make_sidecar(a, {"date": "2023-11-30", "drucksache": "2023/1"})
+    settings = _settings(tmp_path)
+    ingest([corpus], settings)
+    hit = search("Bebauungsplan Wohnungen", settings, k=1)[0]
+    assert hit.chunk.date == "2023-11-30" and hit.chunk.paper_number == "2023/1"
+    with Store(settings) as store:
+        vector = store.collection.get(ids=[hit.chunk.chunk_id], include=["embeddings"])["embeddings"][0]
+
+    embedded: list[int] = []
+    real = embeddings.iter_passage_batches
+    monkeypatch.setattr(embeddings, "iter_passage_batches", lambda t, *a, **k: embedded.append(len(t)) or real(t, *a, **k))
+    sidecar = make_sidecar(a, {"date": "2024-03-01", "drucksache": "2024/7", "gremium": "Bauausschuss"})
+    os.utime(sidecar, ns=(a.stat().st_mtime_ns, a.stat().st_mtime_ns + 10**9))
+    report = ingest([corpus], settings)
+    assert report.counts["replaced"] == 1 and embedded == []   # same text: metadata only, vectors kept
+    hit = search("Bebauungsplan Wohnungen", settings, k=1, filters=Filters(date_from="2024-01-01"))[0]
+    assert hit.chunk.date == "2024-03-01" and hit.chunk.paper_number == "2024/7"
+    assert hit.chunk.meta["committee"] == "Bauausschuss"
+    assert search("Bebauungsplan", settings, filters=Filters(date_to="2023-12-31")) == []
+    with Store(settings) as store:
+        got = store.collection.get(ids=[hit.chunk.chunk_id], include=["embeddings", "metadatas"])
+        assert list(got["embeddings"][0]) == list(vector) and got["metadatas"][0]["m_paper_number"] == "2024/7"
+    assert ingest([corpus], settings).counts["unchanged"] == 1
+
+    make_sidecar(a, {"date": "2024-03-01", "title": "Wohnen am Stadtpark"})   # the title is embedded too
+    report = ingest([corpus], settings)
+    assert report.counts["replaced"] == 1 and embedded == [1]
+    hit = search("Wohnen am Stadtpark", settings, k=1)[0]
+    assert hit.chunk.title == "Wohnen am Stadtpark" and "committee" not in hit.chunk.meta
+    with Store(settings) as store:
+        assert "m_committee" not in store.collection.get(ids=[hit.chunk.chunk_id])["metadatas"][0]
+    Path(str(a) + ".meta.yaml").unlink()
+    assert ingest([corpus], settings).counts["replaced"] == 1
+    assert search("Bebauungsplan", settings, k=1)[0].chunk.date == ""
+    assert _consistent(settings) == {"chunks": 1, "documents": 1}
+
+
+def test_a_manifest_from_before_sidecar_tracking_is_not_reindexed(tmp_path):
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    a = make_text(corpus / "a.txt", "Der Bebauungsplan 48 sieht 60 Wohnungen vor.")
+    make_sidecar(a, {"date": "2023-11-30"})
+    settings = _settings(tmp_path)
+    ingest([corpus], settings)
+    with Store(settings) as store:   # what an older release left: no sidecar columns
+        store.db.execute("ALTER TABLE documents DROP COLUMN sidecar_stat")
+        store.db.execute("ALTER TABLE documents DROP COLUMN sidecar_hash")
+    with Store(settings) as store:
+        assert store.document(str(a.resolve())).sidecar_hash is None
+    assert ingest([corpus], settings).counts["unchanged"] == 1     # adopted, not re-parsed
+    with Store(settings) as store:
+        assert store.document(str(a.resolve())).sidecar_hash
+    make_sidecar(a, {"date": "2024-01-05"})
+    assert ingest([corpus], settings).counts["replaced"] == 1
+    assert search("Bebauungsplan", settings, k=1)[0].chunk.date == "2024-01-05"
+
+
 def test_a_good_file_turned_broken_keeps_its_indexed_version(tmp_path):
     corpus = tmp_path / "c"
     corpus.mkdir()
@@ -232,6 +295,10 @@ def test_broken_files_fail_with_reasons_while_good_files_are_indexed(tmp_path):
     assert status["gut.pdf"]["status"] == "ingested"
     for name in ("abgeschnitten.pdf", "verschluesselt.pdf", "leer.txt", "daten.xyz", "kaputt.docx"):
         assert status[name]["status"] == "failed" and status[name]["reason"], name
+        assert status[name]["reason_de"] and "Fix" not in status[name]["reason_de"], name
+    encrypted = status["verschluesselt.pdf"]   # reason: German / English — fix; reason_de: German – fix
+    assert "PDF is password-protected" in encrypted["reason"]
+    assert encrypted["reason_de"].startswith("PDF ist passwortgeschützt – ") and "password" not in encrypted["reason_de"]
     assert data["counts"]["failed"] == 5 and data["ok"] is False
     assert "FEHLER" in run_cli("ingest", str(corpus), "--data-dir", str(tmp_path / "data")).stdout
     settings = _settings(tmp_path)

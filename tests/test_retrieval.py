@@ -149,6 +149,23 @@ def test_embeddings_shapes_and_process_environment():
 
 
 
+def test_web_url_and_paper_number_reach_hits_and_citations():
+    from assistant.chat import make_citations
+    from assistant.types import Citation, Hit
+
+    oparl = Chunk(chunk_id="d:0", doc_id="d", text="Der Rat beschließt.", source="/o/1.pdf",
+                  meta={"web_url": "https://ris.example/vo/17", "drucksache": "2024/117"})
+    sidecar = Chunk(chunk_id="e:0", doc_id="e", text="x", source="/e.pdf", meta={"url": "https://a.example/e"})
+    plain = Chunk(chunk_id="f:0", doc_id="f", text="y", source="/f.pdf")
+    assert (oparl.url, sidecar.url, plain.url) == ("https://ris.example/vo/17", "https://a.example/e", "")
+    d = Hit(oparl, 0.5, rank=1).to_dict()
+    assert d["url"] == "https://ris.example/vo/17" and d["paper_number"] == "2024/117" and d["source"] == "/o/1.pdf"
+    assert Hit(plain, 0.1).to_dict()["url"] == "" and Hit(plain, 0.1).to_dict()["paper_number"] == ""
+    (cit,) = make_citations("Der Rat beschließt [1].", [1], [Hit(oparl, 0.5)])
+    assert cit.url == "https://ris.example/vo/17" and cit.paper_number == "2024/117"
+    assert cit.to_dict()["url"] == cit.url and Citation(1, "d", "/s", "t", None, "q").url == ""
+
+
 def test_paraphrased_questions_find_their_passage_first(qa_store):
     settings, store = qa_store
     misses = []
@@ -166,7 +183,8 @@ def test_hits_carry_ranks_similarity_and_page(qa_store):
     assert top.chunk.doc_id == "d06" and top.rank == 1 and [h.rank for h in hits] == [1, 2, 3, 4, 5]
     assert top.dense_rank is not None and top.lexical_rank == 1
     assert 0.5 < top.similarity <= 1.0 and top.chunk.page == 7
-    assert set(top.to_dict()) == {"rank", "score", "doc_id", "source", "title", "page", "section", "chunk_id", "text"}
+    assert set(top.to_dict()) == {"rank", "score", "doc_id", "source", "title", "page", "section", "chunk_id", "text",
+                                  "url", "paper_number"}
     assert all(a.score >= b.score for a, b in zip(hits, hits[1:]))
 
 

@@ -187,3 +187,52 @@ def test_unwritable_data_dir_is_a_storage_error(tmp_path):
     with pytest.raises(StorageError) as err:
         Store(settings)
     assert "Abhilfe" in str(err.value) or err.value.fix
+
+
+def test_reconcile_trims_what_a_killed_rechunk_left_over(bare_settings):
+    with Store(bare_settings) as store:
+        chunks = _add(store, "/docs/a.pdf", "aaa", ["eins", "zwei", "drei"])
+        # the same bytes chunked anew into one chunk, killed after the commit, before the surplus delete
+        store.db.execute("INSERT INTO pending VALUES('aaa', 0)")
+        store._write(store._commit_document, DocumentRecord(source="/docs/a.pdf", doc_id="aaa", n_chunks=1),
+                     chunks[:1], True)
+        assert store.collection.count() == 3
+        store.reconcile()
+        assert store.collection.get(include=[])["ids"] == ["aaa:0"]
+        assert store.db.execute("SELECT COUNT(*) FROM pending").fetchone()[0] == 0
+
+
+def test_refresh_metadata_keeps_vectors_and_drops_keys_the_sidecar_lost(bare_settings):
+    with Store(bare_settings) as store:
+        _add(store, "/docs/a.pdf", "aaa", ["eins", "zwei"], meta={"committee": "Rat", "paper_number": "1"})
+        before = store.collection.get(ids=["aaa:0"], include=["embeddings"])["embeddings"][0]
+        new = _chunks("aaa", ["eins", "zwei"], source="/docs/a.pdf", meta={"paper_number": "2"}, date="2024-01-01")
+        assert store.refresh_metadata(DocumentRecord(source="/docs/a.pdf", doc_id="aaa"), new) is True
+        got = store.collection.get(ids=["aaa:0"], include=["embeddings", "metadatas"])
+        assert list(got["embeddings"][0]) == list(before)
+        assert got["metadatas"][0]["m_paper_number"] == "2" and "m_committee" not in got["metadatas"][0]
+        assert store.get_chunks(["aaa:1"])[0].date == "2024-01-01"
+        # what is embedded changed (a title): the caller must re-embed
+        titled = _chunks("aaa", ["eins", "zwei"], source="/docs/a.pdf", title="Neu")
+        assert store.refresh_metadata(DocumentRecord(source="/docs/a.pdf", doc_id="aaa"), titled) is False
+        assert store.get_chunks(["aaa:0"])[0].title == ""
+
+
+@pytest.mark.parametrize("url, token, want", [
+    ("http://127.0.0.1:8000", "", {"host": "http://127.0.0.1:8000", "port": 8000, "ssl": False}),
+    ("chroma.intern", "", {"host": "http://chroma.intern:8000", "port": 8000, "ssl": False}),
+    ("https://proxy.stadt.intern/chroma/", "geheim",
+     {"host": "https://proxy.stadt.intern:443/chroma", "port": 443, "ssl": True,
+      "headers": {"Authorization": "Bearer geheim"}}),
+    ("http://[::1]:9000/x", "", {"host": "http://[::1]:9000/x", "port": 9000, "ssl": False}),
+])
+def test_store_url_token_and_path_prefix_become_http_client_arguments(tmp_path, url, token, want):
+    from assistant import config
+
+    settings = config.load({"data_dir": str(tmp_path / "data"), "store.url": url}, config_file=tmp_path / "none.toml",
+                           environ={"PILOT_ASSISTANT_STORE__TOKEN": token} if token else {})
+    with Store(settings) as store:
+        assert store._http_args() == want
+    settings.store.tenant, settings.store.database = "stadt", "rat"
+    with Store(settings) as store:
+        assert store._http_args() == {**want, "tenant": "stadt", "database": "rat"}

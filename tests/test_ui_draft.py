@@ -29,7 +29,7 @@ def test_section_details_and_choices(bare_settings):
     text, notes = draft_tab.section_details(d, "ausgangslage")
     assert text.startswith("Zu „Ausgangslage“") and "[1] Antrag" in notes and "Drucksache 0412/2025" in notes
     ids = [sid for _, sid in draft_tab.section_choices(d)]
-    assert "betreff" not in ids and ids[0] == "beschlussvorschlag"
+    assert ids[:2] == ["betreff", "beschlussvorschlag"] and "sachverhalt" not in ids and "beteiligte" in ids
 
 
 def test_the_app_builds_with_the_tab(bare_settings):

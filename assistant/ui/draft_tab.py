@@ -82,7 +82,7 @@ def section_details(d: Draft | None, section_id: str | None) -> tuple[str, str]:
 
 
 def section_choices(d: Draft | None) -> list[tuple[str, str]]:
-    return [(s.heading, s.id) for s in d.sections if s.kind != "static"] if d else []
+    return [(s.heading, s.id) for s in d.sections if s.kind != "static" or s.text] if d else []   # not bare headings
 
 
 def programme_choices(ctx) -> list[tuple[str, str]]:
