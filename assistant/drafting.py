@@ -135,14 +135,14 @@ def gather(queries: list[str], source_types: list[str], settings: Settings, stor
 
     Each query is embedded once for all source types (embedding is the slow step on a busy
     2-core machine), which is why this calls the store directly instead of retrieval.search."""
-    from .embeddings import model as embedder
+    from .embeddings import embed_query
 
     rankings: list[list[str]] = []
     own: dict[str, Chunk] = {}
     similarity: dict[str, float] = {}
     kinds = [k for k in source_types if indexed or (k == "funding" and programme is not None)]
     use_index = indexed and any(not (k == "funding" and programme is not None and guideline is None) for k in kinds)
-    vectors = embedder().query(queries) if use_index and queries else []
+    vectors = [embed_query(q) for q in queries] if use_index else []   # lock + per-call threads
     for kind in kinds:
         for q, vec in zip(queries, vectors if use_index else [None] * len(queries)):
             if kind == "funding" and programme is not None and guideline is None:

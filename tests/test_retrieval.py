@@ -223,3 +223,16 @@ def test_empty_query_and_bad_k_are_usage_errors(qa_store):
 
 def test_search_on_empty_index(bare_settings):
     assert search("Haushalt", bare_settings) == []
+
+
+def test_drafting_embeds_through_the_locked_query_path(qa_store, monkeypatch):
+    """drafting.gather must use embeddings.embed_query (call lock, one thread per query), never the model."""
+    from assistant import drafting
+
+    settings, store = qa_store
+    calls: list[str] = []
+    real = embeddings.embed_query
+    monkeypatch.setattr(embeddings, "embed_query", lambda text: calls.append(text) or real(text))
+    hits = drafting.gather(["Grundsteuer Hebesatz", "Ladepunkte Marktplatz"], ["council", "funding"], settings, store)
+    assert calls == ["Grundsteuer Hebesatz", "Ladepunkte Marktplatz"]
+    assert "d06" in {h.chunk.doc_id for h in hits}
