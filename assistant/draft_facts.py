@@ -27,23 +27,39 @@ _LABELS = {
 }
 
 
+def financing_rows(fin: finance.Financing, programme: Programme | None, deadline: finance.DeadlineStatus | None,
+                   months: int | None, language: str = "de") -> list[tuple[str, str, str]]:
+    """The computed figures as (key, label, value); the export shows them all, the model a subset."""
+    L = _LABELS.get(language, _LABELS["de"])
+    rows = [("budget", L["budget"], finance.euro(fin.budget)),
+            ("programme", L["programme"], f"{programme.name} ({programme.funder})" if programme else L["none"])]
+    if programme:
+        grant = finance.euro(fin.grant) + (f" ({L['capped']})" if fin.capped else "")
+        own = finance.euro(fin.own_share) + (f" ({finance.percent(fin.own_share_rate)})"
+                                             if fin.own_share_rate is not None else "")
+        rows += [("rate", L["rate"], finance.percent(fin.funding_rate)), ("cap", L["cap"], finance.euro(fin.max_amount)),
+                 ("grant", L["grant"], grant), ("own", L["own"], own)]
+        if deadline:
+            rows.append(("deadline", L["deadline"], deadline.message))
+        rows.append(("procedure", L["procedure"], L.get(programme.procedure, programme.procedure)))
+    if months:
+        rows.append(("duration", L["duration"], f"{months} {L['months']}"))
+    return rows
+
+
 def financing_table(fin: finance.Financing, programme: Programme | None, deadline: finance.DeadlineStatus | None,
                     months: int | None, language: str = "de") -> list[list[str]]:
-    """The computed figures as [label, value] rows: the same strings in the prompt and the export."""
-    L = _LABELS.get(language, _LABELS["de"])
-    rows = [[L["budget"], finance.euro(fin.budget)],
-            [L["programme"], f"{programme.name} ({programme.funder})" if programme else L["none"]]]
-    if programme:
-        rows += [[L["rate"], finance.percent(fin.funding_rate)], [L["cap"], finance.euro(fin.max_amount)]]
-        grant = finance.euro(fin.grant) + (f" ({L['capped']})" if fin.capped else "")
-        own = finance.euro(fin.own_share) + (f" ({finance.percent(fin.own_share_rate)})" if fin.own_share_rate is not None else "")
-        rows += [[L["grant"], grant], [L["own"], own]]
-        if deadline:
-            rows.append([L["deadline"], deadline.message])
-        rows.append([L["procedure"], L.get(programme.procedure, programme.procedure)])
-    if months:
-        rows.append([L["duration"], f"{months} {L['months']}"])
-    return rows
+    """[label, value] rows, as the export prints them."""
+    return [[label, value] for _, label, value in financing_rows(fin, programme, deadline, months, language)]
+
+
+def prompt_facts(rows: list[tuple[str, str, str]], fin: finance.Financing,
+                 deadline: finance.DeadlineStatus | None) -> list[list[str]]:
+    """What the model is told. Less than the table: given the cap next to the grant, or the
+    procedure, the 1.5B model wrote "Förderung … also 15.000.000 €" and "wird einstufig
+    gestaltet"; a passed deadline is a warning for people, not material for a text."""
+    drop = {"procedure"} | (set() if fin.capped else {"cap"}) | ({"deadline"} if deadline and deadline.passed else set())
+    return [[label, value] for key, label, value in rows if key not in drop]
 
 
 def facts_lines(idea: Idea, table: list[list[str]], notes: list[str]) -> str:
@@ -121,7 +137,8 @@ def refresh(draft: Draft, template: T.Template, programme: Programme | None, tod
     draft.financing = fin.to_dict()
     draft.deadline = deadline.to_dict() if deadline else None
     draft.today = today.isoformat()
-    table = financing_table(fin, programme, deadline, idea.duration_months, template.language)
+    rows = financing_rows(fin, programme, deadline, idea.duration_months, template.language)
+    table = [[label, value] for _, label, value in rows]
     warnings = []
     if deadline and (deadline.passed or deadline.days_left == 0):
         warnings.append(deadline.message)
@@ -148,4 +165,4 @@ def refresh(draft: Draft, template: T.Template, programme: Programme | None, tod
             sec.status = "drafted"
     texts = {s.id: s.text for s in draft.sections}
     draft.requirements = check_requirements(programme, template, texts)
-    draft.facts = table
+    draft.facts = prompt_facts(rows, fin, deadline)

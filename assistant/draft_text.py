@@ -18,11 +18,15 @@ from .types import Chunk, Hit
 
 
 def unverified_numbers(text: str, allowed: str) -> list[str]:
-    """Numbers in the text that appear in neither facts, idea nor sources (small integers are
-    list items and project months)."""
+    """Numbers (as written) in the text that appear in neither facts, idea nor sources; small
+    integers are list items and project months."""
     known = TX.numbers(allowed)
-    found = TX.numbers(citations.CITE.sub("", text))
-    return sorted(n for n in found - known if not (n.isdigit() and int(n) <= 12))
+    out: list[str] = []
+    for raw in TX.NUMBER.findall(citations.CITE.sub("", text)):
+        norm = next(iter(TX.numbers(raw)), raw)
+        if norm not in known and not (norm.isdigit() and int(norm) <= 12) and raw not in out:
+            out.append(raw)
+    return out
 
 
 _ECHO = re.compile(r"^\s*(?:\**\s*)(?:aufgabe|abschnitt|zweck(?: des abschnitts)?|inhalt|hinweise|antwort|text)\s*\**\s*:",
@@ -104,10 +108,28 @@ def renumber(text: str, used: list[int]) -> str:
 
 
 
+_FIGURE = re.compile(r"\d[\d.,]*\s*(?:%|€|Euro|EUR|Prozent|Mio\b|Tsd\b)", re.IGNORECASE)
+
+
+def drop_figures(text: str) -> tuple[str, int]:
+    """Remove sentences that state amounts or rates: in a computed section the table beside
+    the text holds the figures, and a model restating them pairs them up wrongly."""
+    out, dropped = [], 0
+    for line in text.splitlines():
+        kept = [s for s in TX.split_line(line) if not _FIGURE.search(s)]
+        dropped += len(TX.split_line(line)) - len(kept)
+        if kept or not line.strip():
+            out.append(line[: len(line) - len(line.lstrip())] + " ".join(kept))
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip(), dropped
+
+
 def finish_section(sec: Section, tsec: T.TemplateSection, raw: str, hits: list[Hit], allowed: str,
                    dropped: int, *, truncated: bool = False) -> None:
     """Raw model text -> checked, renumbered section text with its sources and warnings (pure)."""
     text, cut = trim_words(tidy(raw, sec.heading), tsec.word_limit, truncated=truncated)
+    figures = 0
+    if tsec.kind == "computed":
+        text, figures = drop_figures(text)
     checked = citations.check(text, [h.chunk.text for h in hits])
     quotes = {n: citations.best_quote(hits[n - 1].chunk.text, citations.claims_for(checked.text, n))
               for n in checked.used}
@@ -123,6 +145,8 @@ def finish_section(sec: Section, tsec: T.TemplateSection, raw: str, hits: list[H
     numbers = unverified_numbers(sec.text, allowed + " " + " ".join(h.chunk.text for h in hits))
     if numbers:
         sec.warnings.append("Zahlen ohne Beleg in Fakten oder Quellen, bitte prüfen: " + ", ".join(numbers))
+    if figures:
+        sec.warnings.append(f"{figures} Sätze mit Beträgen oder Quoten entfernt: die berechneten Zahlen stehen in der Tabelle.")
     if dropped:
         sec.warnings.append(f"{dropped} anweisungsartige Sätze in Quellen wurden ignoriert.")
     sec.status, sec.error = ("drafted", "") if sec.text else ("failed", "Das Modell lieferte keinen Text.")

@@ -104,7 +104,7 @@ class Draft:
     programme_name: str = ""
     financing: dict[str, Any] | None = None     # finance.Financing.to_dict()
     deadline: dict[str, Any] | None = None      # finance.DeadlineStatus.to_dict()
-    facts: list[list[str]] = field(default_factory=list)   # computed [label, value] rows given to the model
+    facts: list[list[str]] = field(default_factory=list)   # the computed [label, value] rows the model is given
     requirements: list[Requirement] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     model: str = ""

