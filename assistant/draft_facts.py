@@ -53,13 +53,15 @@ def financing_table(fin: finance.Financing, programme: Programme | None, deadlin
     return [[label, value] for _, label, value in financing_rows(fin, programme, deadline, months, language)]
 
 
-def prompt_facts(rows: list[tuple[str, str, str]], fin: finance.Financing,
-                 deadline: finance.DeadlineStatus | None) -> list[list[str]]:
-    """What the model is told. Less than the table: given the cap next to the grant, or the
-    procedure, the 1.5B model wrote "Förderung … also 15.000.000 €" and "wird einstufig
-    gestaltet"; a passed deadline is a warning for people, not material for a text."""
+def prompt_facts(rows: list[tuple[str, str, str]], fin: finance.Financing, deadline: finance.DeadlineStatus | None,
+                 programme: Programme | None) -> list[list[str]]:
+    """What the model is told. Less than the table: given the cap next to the grant, the
+    procedure or the funder's long name, the 1.5B model wrote "Förderung … also 15.000.000 €",
+    "wird einstufig gestaltet" and copied the funder verbatim; a passed deadline is a warning
+    for people, not material for a text."""
     drop = {"procedure"} | (set() if fin.capped else {"cap"}) | ({"deadline"} if deadline and deadline.passed else set())
-    return [[label, value] for key, label, value in rows if key not in drop]
+    short = {"programme": programme.name} if programme else {}
+    return [[label, short.get(key, value)] for key, label, value in rows if key not in drop]
 
 
 def facts_lines(idea: Idea, table: list[list[str]], notes: list[str]) -> str:
@@ -165,4 +167,4 @@ def refresh(draft: Draft, template: T.Template, programme: Programme | None, tod
             sec.status = "drafted"
     texts = {s.id: s.text for s in draft.sections}
     draft.requirements = check_requirements(programme, template, texts)
-    draft.facts = prompt_facts(rows, fin, deadline)
+    draft.facts = prompt_facts(rows, fin, deadline, programme)

@@ -149,7 +149,10 @@ def finish_section(sec: Section, tsec: T.TemplateSection, raw: str, hits: list[H
         sec.warnings.append(f"{figures} Sätze mit Beträgen oder Quoten entfernt: die berechneten Zahlen stehen in der Tabelle.")
     if dropped:
         sec.warnings.append(f"{dropped} anweisungsartige Sätze in Quellen wurden ignoriert.")
-    sec.status, sec.error = ("drafted", "") if sec.text else ("failed", "Das Modell lieferte keinen Text.")
+    if sec.text or figures:   # a computed section whose text only restated figures: the table stands alone
+        sec.status, sec.error = "drafted", ""
+    else:
+        sec.status, sec.error = "failed", "Das Modell lieferte keinen Text."
     sec.updated = now()
 
 

@@ -187,7 +187,7 @@ def build_messages(prompt: prompts.Prompt, project: str, facts: str, passages: l
         title = hit.chunk.title + (f" (Drucksache {hit.chunk.paper_number})" if hit.chunk.paper_number else "")
         blocks.append(prompt["source"].format(n=n, title=context.clean(title), page=page, text=text))
     user = prompt["user"].format(
-        project=project, facts=(facts if tsec.wants_facts else "") or prompt["no_facts"], sources="\n".join(blocks) or prompt["no_sources"],
+        project=project, facts=(facts if tsec.facts else "") or prompt["no_facts"], sources="\n".join(blocks) or prompt["no_sources"],
         heading=tsec.heading, word_limit=tsec.word_limit, purpose=fill(tsec.purpose, idea, programme),
         guidance=fill(tsec.guidance, idea, programme), language=prompt.parts.get(f"language_{language}", ""))
     return [SystemMessage(prompt["system"]), HumanMessage(user)]

@@ -54,11 +54,9 @@ class TemplateSection:
     covers: list[str] = field(default_factory=list)   # requirement words this section answers
     text: str = ""                    # static sections (placeholders allowed)
     items: list[str] = field(default_factory=list)    # attachments always listed
-    facts: bool | None = None         # give the computed figures to the model (default: computed sections)
-
-    @property
-    def wants_facts(self) -> bool:
-        return self.facts if self.facts is not None else self.kind == "computed"
+    # give the computed figures to the model: only where the text must name them (a Beschlussvorschlag
+    # names the own share); next to a computed table the model only restates them, and wrongly
+    facts: bool = False
 
     @property
     def generates(self) -> bool:
@@ -241,7 +239,7 @@ def _build(data: dict, path: str, builtin: bool) -> Template:
             word_limit=s.get("word_limit", 120 if kind == "generated" else 0), queries=list(s.get("queries") or []),
             source_types=list(s.get("source_types") or (["council", "funding", "report"] if kind != "static" else [])),
             compute=s.get("compute") or "", covers=list(s.get("covers") or []), text=(s.get("text") or "").strip(),
-            items=list(s.get("items") or []), facts=s.get("facts")))
+            items=list(s.get("items") or []), facts=bool(s.get("facts", False))))
     return Template(name=data["name"], title=str(data["title"]), version=str(data["version"]), sections=sections,
                     description=str(data.get("description") or "").strip(), language=data.get("language", "de"),
                     path=path, builtin=builtin)

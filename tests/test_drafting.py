@@ -201,9 +201,20 @@ def test_trim_words_keeps_whole_sentences_and_drops_a_cut_off_one():
     assert listed == "- eins\n- zwei" and not cut
 
 
+def test_a_computed_section_keeps_no_restated_figures():
+    from assistant.draft_text import finish_section
+    from assistant.drafts import Section
+
+    tsec = templates.load_template("beschlussvorlage").section("finanzen")
+    sec = Section("finanzen", tsec.heading, kind="computed", word_limit=tsec.word_limit)
+    finish_section(sec, tsec, "Förderung: 65 % der Kosten, also 15.000.000 €.\nEigenanteil: 87.500 €.", [], "", 0)
+    assert sec.text == "" and sec.status == "drafted" and "2 Sätze" in sec.warnings[-1]   # the table stands alone
+
+
 def test_renumber_and_unverified_numbers():
     assert renumber("A [3]. B [1][3]. C [2, 9].", [3, 1, 2]) == "A [1]. B [2] [1]. C [3]."
-    assert unverified_numbers("Quote 65 % [1], 40 Stellen, Monat 3, 2027.", "65 % 2027") == ["40"]
+    assert unverified_numbers("Quote 65 % [1], 40 Stellen, Monat 3, 2027, 1.500.000 €.", "65 % 2027") == \
+        ["40", "1.500.000"]
 
 
 # ----------------------------------------------------------------------------- pipeline (scripted model)
@@ -222,8 +233,9 @@ def test_sections_are_generated_cited_and_saved(bare_settings):
     assert "15.000.000" not in fin.text and "Beträgen" in fin.warnings[-1]        # figures only in the table
     assert "15.000.000" in d.section("ausgangslage").text                        # elsewhere: kept, but ...
     assert any("15.000.000" in w for w in d.section("ausgangslage").warnings)   # ... flagged (not a fact)
-    assert "- Zuschuss (berechnet): 162.500 €" in chat.prompts[5]            # computed figures reach the model
+    assert "- Zuschuss (berechnet): 162.500 €" in chat.prompts[0]            # computed figures reach the model
     assert "Zuschuss (berechnet)" not in chat.prompts[1]                      # ... only where the template asks
+    assert "Zuschuss (berechnet)" not in chat.prompts[5]                      # (not beside the computed table)
     assert saved["model"].startswith("llamacpp:") and saved["prompt"] == "draft/v1"
     assert saved["template_snapshot"]["name"] == "beschlussvorlage"
 

@@ -18,6 +18,7 @@ import gradio as gr
 from .. import drafting, export, templates
 from ..drafts import Draft
 from ..errors import UserError
+from ..history import LOCAL_USER
 
 TITLE = "Antrag entwerfen"
 FORMATS = [("ODT (LibreOffice)", ".odt"), ("DOCX (Word)", ".docx"), ("PDF", ".pdf"), ("Markdown", ".md")]
@@ -144,17 +145,22 @@ def build(ctx: Any) -> None:
                 export_btn = gr.Button("Datei erzeugen", elem_id="draft-export")
             download = gr.File(label="Download", interactive=False, elem_id="draft-download")
 
+    def mine(owner: str, request: gr.Request) -> bool:
+        """Without login everything is the local user's, drafts made on the command line too."""
+        user = ctx.user(request)
+        return owner == user or (owner == "" and user == LOCAL_USER)
+
     def own(d_id: str | None, request: gr.Request) -> Draft | None:
         """The draft if it belongs to this user (ids are guessable only in theory; still check)."""
         if not d_id:
             return None
         d = drafting.load_draft(d_id, ctx.settings)
-        if d.owner and d.owner != ctx.user(request):
+        if not mine(d.owner, request):
             raise UserError("Dieser Entwurf gehört einer anderen Person.", "this draft belongs to someone else.")
         return d
 
     def previous_update(request: gr.Request, value: str | None = None):
-        rows = drafting.list_drafts(ctx.settings, owner=ctx.user(request))
+        rows = [r for r in drafting.list_drafts(ctx.settings) if mine(r["owner"], request)]
         return gr.update(choices=[(f"{r['title']} ({r['done']}/{r['sections']}, {r['updated'][:16]})", r["id"])
                                   for r in rows], value=value)
 
