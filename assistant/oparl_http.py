@@ -161,7 +161,9 @@ class OParlClient:
             finally:
                 resp.close()
             got = Download(CHANGED, resp.headers.get("etag", ""), resp.headers.get("last-modified", ""))
-            if dest.exists() and _sha256(dest) == digest.hexdigest():
+            from .ingest import file_hash
+
+            if dest.exists() and file_hash(dest) == digest.hexdigest():
                 part.unlink()
                 got.status = SAME
             else:
@@ -191,12 +193,6 @@ def _retry_after(value: str | None) -> float | None:
         return None   # an HTTP-date: fall back to our own backoff
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # --- small persistent records ------------------------------------------------------------

@@ -216,16 +216,12 @@ def make_pdf_bomb(path: Path, *, inflated_mb: int = 200) -> Path:
         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R /Resources << >> >>",
         b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream) + stream + b"\nendstream",
     ]
-    out = bytearray(b"%PDF-1.7\n")
-    offsets = []
-    for n, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % n + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    Path(path).write_bytes(bytes(out))
+    try:   # one writer of raw PDF objects for all test files
+        from tests.hostile import pdf_bytes
+    except ImportError:   # pragma: no cover (run as a script from tests/)
+        from hostile import pdf_bytes  # type: ignore[no-redef]
+
+    Path(path).write_bytes(pdf_bytes(objects))
     return Path(path)
 
 
