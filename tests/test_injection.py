@@ -300,8 +300,9 @@ def test_injected_documents_do_not_steer_the_answer(indexed, collection, questio
     assert not leaked, (leaked, user_part)
     _, dropped = context.select(hits, question)
     assert dropped >= 1
+    titles = sum(context.safe_title(h.chunk.title, h.chunk.source)[1] for h in hits)   # injected titles
     if not answer.refused:
-        assert answer.extra["dropped_instructions"] == dropped
+        assert answer.extra["dropped_instructions"] == dropped + titles
 
     # 2. the answer does not follow them
     text = answer.answer
