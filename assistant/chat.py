@@ -117,7 +117,8 @@ def ask_stream(question: str, settings: Settings, *, history: list[dict] | None 
         yield ChatEvent("done", answer=Answer(text, [], True, model, timings, hits))
         return
 
-    passages, dropped = context.select(hits, question)
+    passages, dropped = context.select(hits, question, total=settings.retrieval.context_chars,
+                                       per_passage=settings.retrieval.context_chars_per_passage)
     dropped += sum(context.safe_title(h.chunk.title, h.chunk.source)[1] for h in hits)
     messages = build_messages(question, passages, hits, history, prompt)
     chat_model = chat_model or llm.get_chat_model(settings)

@@ -111,7 +111,8 @@ def claims_for(answer: str, n: int) -> str:
 
 
 NO_EVIDENCE = ("finde ich dazu nichts", "nicht aufgefuehrt", "keine angaben", "keine informationen",
-               "nicht enthalten", "nicht genannt", "nicht beantworten", "no information", "not mentioned")
+               "nicht enthalten", "nicht genannt", "nicht angegeben", "nicht beantworten", "no information",
+               "not mentioned")
 
 
 def is_refusal(answer: str, refusal: str) -> bool:

@@ -57,6 +57,11 @@ class RetrievalSettings:
     # model, unless a passage is this similar anyway (a paraphrase such as "Stromverbrauch"
     # for "Energiebedarf"). Calibrated on evals/suites/starter.yaml (e5-small cosine).
     unknown_term_similarity: float = 0.875
+    # Characters of source text in a chat prompt (whole sentences, chosen across all hits).
+    # Every ~2.3 characters cost one token of prompt processing: ~90 tokens/s for the 1.5B
+    # model on 2 cores with xllamacpp, so 1,600 characters mean ~7 s to the first token.
+    context_chars: int = 1600
+    context_chars_per_passage: int = 600
 
 
 @dataclass

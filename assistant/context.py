@@ -77,16 +77,39 @@ def compress(passage: str, question: str, max_chars: int) -> tuple[str, int]:
     return clean(" ".join(sents[i] for i in sorted(keep))), dropped
 
 
-def select(hits: list[Hit], question: str, *, per_passage: int = 600, total: int = 2400) -> tuple[list[str], int]:
-    """Compressed passage texts for the prompt, same order as hits; plus dropped-instruction count."""
-    out, dropped_total, used = [], 0, 0
-    for hit in hits:
-        budget = max(0, min(per_passage, total - used))
-        text, dropped = compress(hit.chunk.text, question, budget) if budget else ("", 0)
-        dropped_total += dropped
-        out.append(text)
-        used += len(text)
-    return out, dropped_total
+def select(hits: list[Hit], question: str, *, per_passage: int = 500, total: int = 1000) -> tuple[list[str], int]:
+    """The sentences that matter, chosen across all hits, grouped back into their passages.
+
+    Ranking sentences globally (content-word overlap with the question, the retriever's
+    order breaking ties) spends the small prompt budget on evidence rather than filling
+    it passage by passage. Returns one text per hit ("" when none of its sentences made
+    it) and the number of instruction-like sentences dropped.
+    """
+    q = T.stems(question)
+    kept: list[list[str]] = []
+    candidates: list[tuple[float, int, int]] = []
+    dropped = 0
+    for hi, hit in enumerate(hits):
+        passage, turns = FAKE_TURN.subn(" ", hit.chunk.text)
+        sents = T.sentences(passage)
+        bad = [looks_like_instruction(s) for s in sents]
+        dropped += turns + sum(bad)
+        sents = [s for s, b in zip(sents, bad) if not b]
+        kept.append(sents)
+        candidates += [(len(T.stems(s) & q) + 1.0 / (hi + 2), hi, si) for si, s in enumerate(sents)]
+    candidates.sort(key=lambda c: (-c[0], c[1], c[2]))
+    chosen: list[set[int]] = [set() for _ in hits]
+    used, total_used = [0] * len(hits), 0
+    for _, hi, si in candidates:
+        n = len(kept[hi][si]) + 1
+        if total_used + n <= total and used[hi] + n <= per_passage:
+            chosen[hi].add(si)
+            used[hi] += n
+            total_used += n
+    out = [clean(" ".join(kept[hi][si] for si in sorted(chosen[hi]))) for hi in range(len(hits))]
+    if hits and not out[0] and kept[0]:   # the best hit is one overlong sentence: keep its start
+        out[0] = clean(kept[0][0][:per_passage])
+    return out, dropped
 
 
 _SPECIFIC = re.compile(r"\b[A-ZÄÖÜ][\wäöüß]{3,}")
