@@ -36,7 +36,9 @@ def run(args, settings) -> int:
     started = time.perf_counter()
     note = "bereit"
     try:
-        llm.get_chat_model(settings)
+        from ..chat import warm_up
+
+        warm_up(settings, llm.get_chat_model(settings))
         print(f"Modell {llm.model_label(settings)} geladen ({time.perf_counter() - started:.1f} s).", flush=True)
     except UserError as exc:   # the UI still starts: documents can be managed, the status line says why
         note = "nicht verfügbar"
