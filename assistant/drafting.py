@@ -134,7 +134,7 @@ def gather(queries: list[str], source_types: list[str], settings: Settings, stor
     """One ranking per (source type, query), fused by RRF; at most PER_DOC passages per document.
 
     Each query is embedded once for all source types (embedding is the slow step on a busy
-    2-core machine), which is why this calls the store directly instead of retrieval.search."""
+    2-core machine), which is why this fuses per query with retrieval.fuse, not retrieval.search."""
     from .embeddings import embed_query
 
     rankings: list[list[str]] = []
@@ -153,12 +153,9 @@ def gather(queries: list[str], source_types: list[str], settings: Settings, stor
                 continue
             filters = retrieval.Filters(source=guideline) if kind == "funding" and guideline \
                 else retrieval.Filters(type=kind)
-            cond = filters.resolve(store)
-            n = settings.retrieval.candidates
-            dense = store.dense_query(vec, n, cond)
-            lexical = store.lexical().search(q, n, cond)
-            fused = retrieval.rrf([[c for c, _ in dense], [c for c, _ in lexical]], k=settings.retrieval.rrf_k)[:8]
-            rankings.append([cid for cid, _ in fused])
+            fused, dense, _ = retrieval.fuse(q, vec, store, filters.resolve(store), settings.retrieval.candidates,
+                                             settings.retrieval.rrf_k)
+            rankings.append([cid for cid, _ in fused[:8]])
             for cid, dist in dense:
                 similarity[cid] = max(similarity.get(cid, 0.0), 1.0 - dist)
     fused = retrieval.rrf(rankings, k=settings.retrieval.rrf_k)

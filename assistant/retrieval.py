@@ -93,11 +93,10 @@ def _search(query: str, settings: Settings, k: int, filters: Filters | None, sto
 
     cond = filters.resolve(store) if filters else None
     n = max(settings.retrieval.candidates, k)
-    dense = store.dense_query(embed_query(query), n, cond)
-    lexical = store.lexical().search(query, n, cond)
+    fused, dense, lexical = fuse(query, embed_query(query), store, cond, n, settings.retrieval.rrf_k)
+    fused = fused[:k]
     dense_ids = [cid for cid, _ in dense]
     lexical_ids = [cid for cid, _ in lexical]
-    fused = rrf([dense_ids, lexical_ids], k=settings.retrieval.rrf_k)[:k]
     chunks = {c.chunk_id: c for c in store.get_chunks([cid for cid, _ in fused])}
     dense_rank = _ranks(dense_ids)
     lexical_rank = _ranks(lexical_ids)
@@ -110,6 +109,16 @@ def _search(query: str, settings: Settings, k: int, filters: Filters | None, sto
                         dense_rank=dense_rank.get(cid), lexical_rank=lexical_rank.get(cid),
                         similarity=similarity.get(cid)))
     return hits
+
+
+def fuse(query: str, vector, store: "Store", cond: Conditions | None, n: int, rrf_k: int):
+    """Dense and lexical candidates for one query (vector precomputed), fused by RRF.
+
+    Returns (fused [(id, score)], dense [(id, distance)], lexical [(id, score)])."""
+    dense = store.dense_query(vector, n, cond)
+    lexical = store.lexical().search(query, n, cond)
+    fused = rrf([[cid for cid, _ in dense], [cid for cid, _ in lexical]], k=rrf_k)
+    return fused, dense, lexical
 
 
 def _ranks(ids: Iterable[str]) -> dict[str, int]:
