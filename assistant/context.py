@@ -52,31 +52,6 @@ def safe_title(title: str, source: str) -> tuple[str, bool]:
     return clean(title), False
 
 
-def compress(passage: str, question: str, max_chars: int) -> tuple[str, int]:
-    """Keep the sentences most related to the question (in order) within max_chars.
-
-    Returns the text and the number of instruction-like sentences dropped.
-    """
-    # a fake chat turn may spread its instruction over lines that look harmless on their own
-    passage, turns = FAKE_TURN.subn(" ", passage)
-    sents = T.sentences(passage)
-    dropped = turns + sum(1 for s in sents if looks_like_instruction(s))
-    sents = [s for s in sents if not looks_like_instruction(s)]
-    if sum(len(s) + 1 for s in sents) <= max_chars:
-        return clean(" ".join(sents)), dropped
-    q = T.stems(question)
-    ranked = sorted(range(len(sents)), key=lambda i: (-len(T.stems(sents[i]) & q), i))
-    keep, used = set(), 0
-    for i in ranked:
-        if used + len(sents[i]) + 1 > max_chars:
-            continue
-        keep.add(i)
-        used += len(sents[i]) + 1
-    if not keep and sents:   # one very long sentence: cut it
-        return clean(sents[ranked[0]][:max_chars]), dropped
-    return clean(" ".join(sents[i] for i in sorted(keep))), dropped
-
-
 def select(hits: list[Hit], question: str, *, per_passage: int = 500, total: int = 1000) -> tuple[list[str], int]:
     """The sentences that matter, chosen across all hits, grouped back into their passages.
 
@@ -85,12 +60,24 @@ def select(hits: list[Hit], question: str, *, per_passage: int = 500, total: int
     it passage by passage. Returns one text per hit ("" when none of its sentences made
     it) and the number of instruction-like sentences dropped.
     """
+    return select_texts([h.chunk.text for h in hits], question, per_passage=per_passage, total=total)
+
+
+def compress(passage: str, question: str, max_chars: int) -> tuple[str, int]:
+    """One passage cut to the sentences that matter for the question, within max_chars."""
+    texts, dropped = select_texts([passage], question, per_passage=max_chars, total=max_chars)
+    return texts[0], dropped
+
+
+def select_texts(texts: list[str], question: str, *, per_passage: int, total: int) -> tuple[list[str], int]:
+    """:func:`select` on plain passage texts."""
     q = T.stems(question)
     kept: list[list[str]] = []
     candidates: list[tuple[float, int, int]] = []
     dropped = 0
-    for hi, hit in enumerate(hits):
-        passage, turns = FAKE_TURN.subn(" ", hit.chunk.text)
+    for hi, text in enumerate(texts):
+        # a fake chat turn may spread its instruction over lines that look harmless on their own
+        passage, turns = FAKE_TURN.subn(" ", text)
         sents = T.sentences(passage)
         bad = [looks_like_instruction(s) for s in sents]
         dropped += turns + sum(bad)
@@ -98,16 +85,16 @@ def select(hits: list[Hit], question: str, *, per_passage: int = 500, total: int
         kept.append(sents)
         candidates += [(len(T.stems(s) & q) + 1.0 / (hi + 2), hi, si) for si, s in enumerate(sents)]
     candidates.sort(key=lambda c: (-c[0], c[1], c[2]))
-    chosen: list[set[int]] = [set() for _ in hits]
-    used, total_used = [0] * len(hits), 0
+    chosen: list[set[int]] = [set() for _ in texts]
+    used, total_used = [0] * len(texts), 0
     for _, hi, si in candidates:
         n = len(kept[hi][si]) + 1
         if total_used + n <= total and used[hi] + n <= per_passage:
             chosen[hi].add(si)
             used[hi] += n
             total_used += n
-    out = [clean(" ".join(kept[hi][si] for si in sorted(chosen[hi]))) for hi in range(len(hits))]
-    if hits and not out[0] and kept[0]:   # the best hit is one overlong sentence: keep its start
+    out = [clean(" ".join(kept[hi][si] for si in sorted(chosen[hi]))) for hi in range(len(texts))]
+    if texts and not out[0] and kept[0]:   # the best hit is one overlong sentence: keep its start
         out[0] = clean(kept[0][0][:per_passage])
     return out, dropped
 
