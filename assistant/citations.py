@@ -62,6 +62,9 @@ def numbers_consistent(sentence: str, passage: str) -> bool:
 def check(answer: str, passages: list[str], *, threshold: float = 0.5) -> CheckedAnswer:
     """Validate citations and attribute uncited, supported sentences."""
     answer, removed = strip_invalid(answer, len(passages))
+    # each passage is normalised once, not once per answer sentence
+    p_stems = [T.stems(p) for p in passages]
+    p_numbers = [T.numbers(p) for p in passages]
     lines, added, corrected, unsupported = [], 0, 0, []
     for line in answer.splitlines():   # keep the answer's lists and paragraphs as written
         indent = line[: len(line) - len(line.lstrip())]
@@ -71,7 +74,10 @@ def check(answer: str, passages: list[str], *, threshold: float = 0.5) -> Checke
             if len(T.tokens(CITE.sub("", sent))) < 2:
                 out.append(sent)
                 continue
-            scores = [support(sent, p) if numbers_consistent(sent, p) else 0.0 for p in passages]
+            claim = CITE.sub("", sent)
+            c_stems, c_numbers = T.stems(claim), T.numbers(claim)
+            scores = [len(c_stems & ps) / len(c_stems) if c_stems and c_numbers <= pn else 0.0
+                      for ps, pn in zip(p_stems, p_numbers)]
             best = max(range(len(scores)), key=scores.__getitem__, default=None)
             if not nums:
                 if best is not None and scores[best] >= threshold:
