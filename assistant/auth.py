@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import re
 import secrets
 import threading
@@ -22,6 +21,7 @@ from collections import defaultdict, deque
 from pathlib import Path
 
 from .errors import ConfigError, UsageError
+from .fsutil import atomic_write
 
 SCHEME = "scrypt"
 # 16 MiB of memory and ~50 ms per check: slow enough against offline guessing, fast enough for a login
@@ -100,16 +100,9 @@ def load_users(path: str | Path) -> dict[str, str]:
 
 def _write_users(path: Path, users: dict[str, str]) -> None:
     """Atomic replace, readable by the owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write("# Pilot-Assistent: Benutzer und scrypt-Hashes (pilot-assistant user add NAME)\n")
-        for name, encoded in users.items():
-            fh.write(f"{name}:{encoded}\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    lines = ["# Pilot-Assistent: Benutzer und scrypt-Hashes (pilot-assistant user add NAME)"]
+    lines += [f"{name}:{encoded}" for name, encoded in users.items()]
+    atomic_write(path, "\n".join(lines) + "\n", mode=0o600)
 
 
 def set_password(path: str | Path, name: str, password: str) -> bool:

@@ -19,6 +19,12 @@ from .errors import ConfigError
 
 ENV_PREFIX = "PILOT_ASSISTANT_"
 CONFIG_FILE = "pilot-assistant.toml"
+
+# files that ship beside the package: prompts and templates, the starter corpus, the suites
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROMPTS_DIR = PROJECT_ROOT / "prompts"
+CORPUS_DIR = PROJECT_ROOT / "corpus"
+SUITES_DIR = PROJECT_ROOT / "evals" / "suites"
 BACKENDS = ("llamacpp", "ollama")
 
 # short environment names users and scripts reach for first
@@ -35,7 +41,7 @@ ENV_ALIASES = {
 @dataclass
 class LLMSettings:
     backend: str = "llamacpp"
-    # embedded: a name from assistant/models.py or a path to a .gguf file
+    # embedded: a name from assistant/runtime/gguf.py or a path to a .gguf file
     model: str = "qwen2.5-coder-1.5b-instruct"
     # ollama: a model tag on the city's server (see README for recommendations)
     ollama_model: str = "qwen2.5:7b-instruct"
@@ -57,7 +63,7 @@ class RetrievalSettings:
     # model, unless a passage is this similar anyway (a paraphrase such as "Stromverbrauch"
     # for "Energiebedarf"). Calibrated on evals/suites/starter.yaml (e5-small cosine).
     unknown_term_similarity: float = 0.875
-    # Characters of source text in a chat prompt (whole sentences, chosen across all hits).
+    # Characters of source text in a chat or draft-section prompt (whole sentences, chosen across all hits).
     # Every ~2.3 characters cost one token of prompt processing: ~90 tokens/s for the 1.5B
     # model on 2 cores with xllamacpp, so 1,600 characters mean ~7 s to the first token.
     context_chars: int = 1600

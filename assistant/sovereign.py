@@ -1,8 +1,9 @@
 """Switch off every phone-home of our dependencies before any of them is imported.
 
 Imported first by ``assistant/__init__.py``. Each variable is set only where the
-operator has not set it, so an admin can still opt in deliberately. The list is
-the one measured in ../shared/research/stack.md (section 2d).
+operator has not set it, so an admin can still opt in deliberately. Each switch was
+checked against the installed versions; the zero-egress test (tests/test_egress.py)
+proves the sum of them.
 """
 import os
 

@@ -20,7 +20,6 @@ wie wieder will wir wird wo wurde wurden zu zum zur zwischen the a an and or of 
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _FOLD = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
-_SENT = re.compile(r"(?<=[.!?])\s+(?=[A-ZÄÖÜ0-9\"„(\[])")
 
 
 def fold(text: str) -> str:
@@ -51,23 +50,48 @@ def stems(text: str) -> set[str]:
     return {stem(t) for t in tokens(text)}
 
 
-_NO_END = re.compile(r"(?:\b\d{1,2}|\b(?:z|B|d|h|u|a|v|Nr|S|Abs|Art|bzw|ca|vgl|gem|Dr|Prof|Str|Tel|inkl|ggf|evtl|usw|etc|Mio|Mrd|Ziff|Anl|lfd|i\.V|o|St))\.$")
+# A sentence ends at . ! ? … (and closing quotes/brackets) before whitespace and a capital,
+# digit, opening quote, bracket or bullet.
+_SENTENCE_END = re.compile(r"[.!?…]+[\"'»«“”)\]]*\s+(?=[\"„»(\[A-ZÄÖÜ0-9•–-])")
+# words that end with a dot without ending the sentence (lower case, dot removed)
+ABBREVIATIONS = frozenset("""z b d h u a o e i s v f ff nr abs art ca bzw ggf vgl inkl dr prof gem usw etc str
+tel mio mrd tsd bspw evtl lt max min insb sog jr st hr fr zzgl abzgl einschl ziff lfd kap anl bd aufl ebd allg
+jan feb mär apr jun jul aug sep sept okt nov dez rd bzgl u.a z.b d.h i.v ggfs""".split())
+
+
+def sentence_starts(text: str, start: int = 0, end: int | None = None) -> list[int]:
+    """Offsets where a new sentence begins inside ``text[start:end]`` (not ``start`` itself).
+
+    No cut after abbreviations ("z. B.", "Nr.", "ca."), single letters or day and month
+    numbers ("12. März")."""
+    end = len(text) if end is None else end
+    cuts = []
+    for m in _SENTENCE_END.finditer(text, start, end):
+        if text[m.start()] == ".":
+            word = re.search(r"(\S+)$", text[max(start, m.start() - 40):m.start()])
+            w = word.group(1).lower().strip("(\"'„") if word else ""
+            if w in ABBREVIATIONS or (len(w) == 1 and w.isalpha()) or (w.isdigit() and len(w) <= 2):
+                continue
+        cuts.append(m.end())
+    return cuts
 
 
 def split_line(line: str) -> list[str]:
-    """Sentences of one line; no split after ordinals ("12. März") or abbreviations ("z. B.", "Nr.")."""
-    parts: list[str] = []
-    for piece in _SENT.split(line.strip()):
-        if parts and _NO_END.search(parts[-1]):
-            parts[-1] = f"{parts[-1]} {piece}"
-        elif piece:
-            parts.append(piece)
-    return [p.strip() for p in parts if p.strip()]
+    """Sentences of one line."""
+    line = line.strip()
+    bounds = [0, *sentence_starts(line), len(line)]
+    return [p for p in (line[a:b].strip() for a, b in zip(bounds, bounds[1:])) if p]
 
 
 def sentences(text: str) -> list[str]:
     """Split into sentences; list items and lines are sentences of their own."""
     return [s for line in text.splitlines() for s in split_line(line)]
+
+
+def slug(text: str, limit: int = 40, *, default: str = "") -> str:
+    """Lower-case ASCII words joined by "-" (umlauts folded): ids and file names from titles."""
+    s = re.sub(r"[^a-z0-9]+", "-", fold(text)).strip("-")
+    return s[:limit].strip("-") or default
 
 
 NUMBER = re.compile(r"\d[\d.,]*\d|\d")

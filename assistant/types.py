@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+DOC_TYPES = ("council", "funding", "report", "other")   # what a document is; filters and templates use it
+
 
 @dataclass
 class Chunk:

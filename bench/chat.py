@@ -1,7 +1,7 @@
 """Chat latency over the starter corpus with the embedded default.
 
 For 20 questions: time until the sources are shown, time to first token, total time
-(p50/p95), plus the prompt size the model had to process. Goals (issue 4): sources
+(p50/p95), plus the prompt size the model had to process. Goals: sources
 p50 < 1 s, first token p50 <= 3 s with the 1.5B model on 2 cores. As a baseline in the
 same run, the same questions with the plain approach (all top-k passages in full,
 no compression) show what prompt compression buys.
@@ -19,7 +19,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant import chat, config, context, ingest, llm, models  # noqa: E402
+from assistant import config  # noqa: E402
+from assistant.answer import chat, passages  # noqa: E402
+from assistant.ingest import pipeline  # noqa: E402
+from assistant.runtime import gguf, llm  # noqa: E402
 
 QUESTIONS = [
     "Welches Budget hat der Rat für Pilotprojekte der Innovationsstrategie bereitgestellt?",
@@ -52,9 +55,9 @@ def pct(values: list[float], q: float) -> float:
 
 def run(settings, questions, compress: bool) -> dict:
     rows = []
-    original = context.select
+    original = passages.select
     if not compress:   # baseline: every passage in full, as a plain RAG prompt would
-        context.select = lambda hits, q, **kw: ([h.chunk.text for h in hits], 0)
+        passages.select = lambda hits, q, **kw: ([h.chunk.text for h in hits], 0)
     try:
         chat_model = llm.get_chat_model(settings)
         for q in questions:
@@ -73,21 +76,21 @@ def run(settings, questions, compress: bool) -> dict:
             print(f"  {'R' if answer.refused else ' '} {rows[-1]['first']:6.2f}s first token, "
                   f"{rows[-1]['total']:6.2f}s total  {q[:60]}", flush=True)
     finally:
-        context.select = original
+        passages.select = original
     return {k: [r[k] for r in rows] for k in ("sources", "first", "total")} | {
         "refused": sum(r["refused"] for r in rows)}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default=models.DEFAULT_MODEL)
+    ap.add_argument("--model", default=gguf.DEFAULT_MODEL)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--questions", type=int, default=20)
     ap.add_argument("--data-dir", default=str(ROOT / "data"))
     ap.add_argument("--no-baseline", action="store_true")
     a = ap.parse_args()
     s = config.load({"llm.model": a.model, "llm.threads": a.threads, "data_dir": a.data_dir})
-    rep = ingest.ingest([ROOT / "corpus"], s)
+    rep = pipeline.ingest([ROOT / "corpus"], s)
     print(f"index: {rep.to_dict().get('counts', '')}")
     qs = QUESTIONS[: a.questions]
     variants = [("compressed (project)", True)] + ([] if a.no_baseline else [("full passages (baseline)", False)])

@@ -10,7 +10,7 @@ its own document answers. Prints throughput, p50/p95 latency, and checks that no
 or mixed up: every user gets an answer, its chat holds exactly its own question, the top
 source is its own document, and its list of conversations shows no other user's.
 ``--no-auth`` serves without logins (all sessions then share the history owner "lokal", so
-the conversation check is skipped); ``--direct`` calls ``assistant.chat.ask`` from threads.
+the conversation check is skipped); ``--direct`` calls ``assistant.answer.chat.ask`` from threads.
 Bounded: at most 8 users, one question each, a wall-clock limit; loopback only.
 Exit code 0 when every user got its own answer, 1 otherwise.
 """
@@ -73,7 +73,7 @@ def free_port() -> int:
 
 
 def prepare(data: Path, users: int, settings) -> None:
-    from assistant.ingest import ingest
+    from assistant.ingest.pipeline import ingest
 
     docs = data.parent / "docs"
     docs.mkdir(parents=True, exist_ok=True)
@@ -156,7 +156,7 @@ def ask_ui(url: str, result: Result, question: str, auth: tuple[str, str] | None
 
 
 def ask_direct(settings, result: Result, question: str) -> None:
-    from assistant.chat import ask
+    from assistant.answer.chat import ask
 
     started = time.perf_counter()
     answer = ask(question, settings)
@@ -172,7 +172,8 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def main() -> int:
-    from assistant import config, models
+    from assistant import config
+    from assistant.runtime import gguf
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--users", type=int, default=4)
@@ -180,13 +181,13 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--timeout", type=float, default=600.0, help="wall-clock limit for the whole run")
-    ap.add_argument("--direct", action="store_true", help="threads calling assistant.chat.ask, no UI")
+    ap.add_argument("--direct", action="store_true", help="threads calling assistant.answer.chat.ask, no UI")
     ap.add_argument("--no-auth", dest="auth", action="store_false", help="serve without logins")
     args = ap.parse_args()
     users = max(1, min(args.users, MAX_USERS))
     deadline = time.monotonic() + args.timeout
     if args.model is None:
-        args.model = models.assemble(models.TEST_MODEL, ROOT / "test-artifacts" / "models").path
+        args.model = gguf.assemble(gguf.TEST_MODEL, ROOT / "test-artifacts" / "models").path
 
     with tempfile.TemporaryDirectory(prefix="pilot-bench-") as tmp:
         data = Path(tmp) / "data"

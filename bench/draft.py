@@ -25,10 +25,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant import config, drafting, llm, models  # noqa: E402
+from assistant import config  # noqa: E402
+from assistant.drafting import runner  # noqa: E402
+from assistant.runtime import gguf, llm  # noqa: E402
 
 GOAL_S = 180.0
-IDEA = drafting.Idea(
+IDEA = runner.Idea(
     title="KI-Assistent für Bürgeranfragen im Bürgerbüro",
     description=("Die Stadt erprobt für 18 Monate einen lokal betriebenen KI-Assistenten auf Open-Source-Basis, "
                  "der Mitarbeitende im Bürgerbüro bei Antworten auf Bürgeranfragen unterstützt. Die Daten bleiben "
@@ -64,7 +66,7 @@ class _Recorder:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", default=models.DEFAULT_MODEL)
+    ap.add_argument("--model", default=gguf.DEFAULT_MODEL)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--template", default="beschlussvorlage")
     ap.add_argument("--programme", default="modellprojekte-smart-cities")
@@ -79,11 +81,11 @@ def main() -> int:
         overrides["llm.max_tokens"] = a.max_tokens
     settings = config.load(overrides)
 
-    from assistant.store import Store
+    from assistant.index.store import Store
     with Store(settings) as store:
         chunks = store.stats()["chunks"]
     if not chunks:
-        from assistant.ingest import ingest
+        from assistant.ingest.pipeline import ingest
         log(f"Index in {settings.data_dir} ist leer: lese corpus/ ein …")
         t = time.perf_counter()
         report = ingest([ROOT / "corpus"], settings,
@@ -97,7 +99,7 @@ def main() -> int:
     timings: list[dict] = []
     if hasattr(chat_model, "engine"):   # embedded: keep llama.cpp's own token counts and speeds
         chat_model.engine.server = _Recorder(chat_model.engine.server, timings)
-    from assistant.embeddings import model as embedder
+    from assistant.index.embeddings import model as embedder
     embedder().query("Aufwärmen")
     load_s = time.perf_counter() - t
     log(f"  geladen in {load_s:.1f} s")
@@ -121,7 +123,7 @@ def main() -> int:
                 f"{sec.timings['first_token_s']:.1f}, Text {sec.timings['generation_s']:.1f}) · {sec.words} Wörter · "
                 f"{len(sec.cited)} zitiert")
 
-    d = drafting.draft(IDEA, a.template, settings, programme_id=a.programme or None, progress=progress,
+    d = runner.draft(IDEA, a.template, settings, programme_id=a.programme or None, progress=progress,
                        today=dt.date.today(), chat_model=chat_model)
     total = time.perf_counter() - started
     per = [r["seconds"] for r in rows]

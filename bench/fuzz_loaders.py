@@ -183,7 +183,7 @@ def _direct_child(conn, path: str, memory_mb: int, quiet: bool) -> None:
     logging.disable(logging.CRITICAL)
     warnings.simplefilter("ignore")
     from assistant.config import IngestSettings
-    from assistant.loaders import LoadError, load
+    from assistant.ingest.loaders import LoadError, load
     try:
         load(Path(path), settings=IngestSettings(ocr=False, memory_mb=memory_mb))
         conn.send(("ok", "", ""))
@@ -232,8 +232,8 @@ def run_direct(path: Path, timeout: float, memory_mb: int, quiet: bool = True) -
 
 
 def run_sandbox(path: Path, settings) -> tuple[str, str]:
-    from assistant import sandbox
-    from assistant.loaders import LoadError
+    from assistant.ingest import sandbox
+    from assistant.ingest.loaders import LoadError
 
     try:
         sandbox.parse_file(path, settings)

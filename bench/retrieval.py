@@ -21,9 +21,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from assistant import config, embeddings  # noqa: E402
-from assistant.retrieval import Filters, search  # noqa: E402
-from assistant.store import DocumentRecord, Store  # noqa: E402
+from assistant import config  # noqa: E402
+from assistant.index import embeddings  # noqa: E402
+from assistant.index.filters import Filters  # noqa: E402
+from assistant.index.retrieval import search  # noqa: E402
+from assistant.index.store import DocumentRecord, Store  # noqa: E402
 from assistant.types import Chunk  # noqa: E402
 
 WORDS = ("Gemeinderat Beschluss Förderung Radweg Haushalt Kita Gebühren Straßenbeleuchtung Digitalisierung "

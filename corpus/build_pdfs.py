@@ -33,6 +33,8 @@ from pathlib import Path
 import yaml
 from fpdf import FPDF
 
+from assistant import frontmatter
+
 HERE = Path(__file__).resolve().parent
 SRC_DIR = HERE / "council" / "src"
 OUT_DIR = HERE / "council"
@@ -56,11 +58,11 @@ def font_dir() -> Path:
 
 
 def split_front_matter(text: str) -> tuple[dict, str]:
-    """Front matter and body (same rules as ``assistant.programmes.split_front_matter``)."""
-    if not text.startswith("---\n"):
+    """Front matter and body of a council source; a source without front matter is an error."""
+    meta, body = frontmatter.split(text)
+    if not meta:
         raise ValueError("Quelle ohne Front Matter / source without front matter")
-    end = text.index("\n---\n", 4)
-    return yaml.safe_load(text[4:end]) or {}, text[end + 5:]
+    return meta, body
 
 
 # --------------------------------------------------------------------------- Markdown blocks

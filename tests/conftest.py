@@ -24,13 +24,14 @@ for var in [k for k in os.environ if k.startswith("PILOT_ASSISTANT_") or k == "O
     del os.environ[var]   # a developer's own settings must not leak into tests
 
 import assistant  # noqa: E402,F401  (applies the telemetry switches)
-from assistant import config, models  # noqa: E402
+from assistant import config  # noqa: E402
+from assistant.runtime import gguf  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def test_model_path() -> Path:
     """The small GGUF, assembled once per checkout into test-artifacts/models."""
-    return models.assemble(models.TEST_MODEL, ARTIFACTS / "models").path
+    return gguf.assemble(gguf.TEST_MODEL, ARTIFACTS / "models").path
 
 
 @pytest.fixture

@@ -110,13 +110,13 @@ def tiny_template(folder: Path) -> Path:
 
 def filled_draft(settings, template: str = "beschlussvorlage", programme: str | None = MPSC):
     """A draft of the real template with every generated section written and cited (no model)."""
-    from assistant import drafting
-    from assistant.drafts import SourceRef, save
+    from assistant.drafting import runner
+    from assistant.drafting.record import SourceRef, save
 
-    idea = drafting.Idea(title="KI-Assistent im Bürgerbüro", description="Ein lokaler KI-Assistent beantwortet "
+    idea = runner.Idea(title="KI-Assistent im Bürgerbüro", description="Ein lokaler KI-Assistent beantwortet "
                          "Fragen zu Bürgerdiensten.", city="Musterstadt", department="Bürgerbüro",
                          budget=250000, duration_months=18)
-    d = drafting.start_draft(idea, template, settings, programme_id=programme, today=TODAY)
+    d = runner.start_draft(idea, template, settings, programme_id=programme, today=TODAY)
     for s in d.sections:
         if s.status == "pending":
             s.text = f"Zu „{s.heading}“ hat der Rat den Antrag 0412/2025 beschlossen [1].\n- erster Punkt\n- zweiter Punkt [1]"

@@ -1,4 +1,4 @@
-"""The whole workflow as subprocesses of this script, for the zero-egress proof (issue 9).
+"""The whole workflow as subprocesses of this script, for the zero-egress proof.
 
     python tests/egress_workflow.py --work DIR --model TEST.gguf [--no-strace] [--trace-browser]
                                     [--dns-log LOG] [--steps ingest,ask,...]

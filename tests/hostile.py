@@ -1,4 +1,4 @@
-"""A corpus of malicious and broken files for the ingest pipeline (issue 9, research/evals.md 4.2).
+"""A corpus of malicious and broken files for the ingest pipeline.
 
     python tests/hostile.py OUTDIR      # writes the corpus, prints name -> expected outcome
 

@@ -1,8 +1,7 @@
 """Run a command with loopback only (``unshare -n``) and record every connect() it attempts.
 
 Python-level guards (pytest-socket) miss native code (llama.cpp, Chroma's Rust core,
-Chromium), so the proof of zero egress is a network namespace plus strace
-(../shared/research/stack.md, section 2d):
+Chromium), so the proof of zero egress is a network namespace plus strace:
 
 * ``run_isolated`` runs a command in a fresh network namespace with only ``lo`` up,
   optionally under ``strace -f`` and optionally with a DNS sink: a private mount

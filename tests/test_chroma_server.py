@@ -114,10 +114,10 @@ def test_two_data_dirs_on_one_server_keep_each_others_documents(chroma_server, t
     does not know (they may be another data dir's documents, or its not-yet-committed ones)."""
     import numpy as np
 
-    from assistant import embeddings
-    from assistant.ingest import ingest
-    from assistant.retrieval import search
-    from assistant.store import Store
+    from assistant.index import embeddings
+    from assistant.index.retrieval import search
+    from assistant.index.store import Store
+    from assistant.ingest.pipeline import ingest
 
     url, _ = chroma_server
     a_docs, b_docs = tmp_path / "a-docs", tmp_path / "b-docs"
@@ -212,9 +212,9 @@ def auth_proxy(chroma_server):
 
 def test_store_url_behind_an_authenticating_proxy_with_a_path_prefix(auth_proxy, tmp_path):
     from assistant.errors import StorageError
-    from assistant.ingest import ingest
-    from assistant.retrieval import search
-    from assistant.store import Store
+    from assistant.index.retrieval import search
+    from assistant.index.store import Store
+    from assistant.ingest.pipeline import ingest
 
     url, seen = auth_proxy
     docs = tmp_path / "docs"

@@ -4,12 +4,14 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import given, settings, strategies as st
-
-from assistant.chunking import (chunk_document, chunk_page, embedding_text, estimate_tokens, flatten_meta,
-                                sentence_starts)
-from assistant.types import Page, ParsedDoc
 from filemakers import COUNCIL_PAPER
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from assistant.index.embeddings import embedding_text
+from assistant.ingest.chunking import chunk_document, chunk_page, estimate_tokens, flatten_meta
+from assistant.text import sentence_starts
+from assistant.types import Page, ParsedDoc
 
 SENTENCES = [
     "Die Stadtverwaltung wird beauftragt, ein Konzept für die Digitalisierung der Bürgerdienste "

@@ -1,4 +1,4 @@
-"""The starter corpus (issue 5): schema of the funding programmes, reports, the fictional
+"""The starter corpus: schema of the funding programmes, reports, the fictional
 Musterstadt council papers, the reproducible PDF build, and the programme loader."""
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from assistant.programmes import (
-    FIELDS, FrontMatterError, Programme, load_programmes, split_front_matter, validate,
-)
+from assistant.frontmatter import FrontMatterError
+from assistant.frontmatter import split as split_front_matter
+from assistant.funding.programmes import FIELDS, Programme, load_programmes, validate
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"

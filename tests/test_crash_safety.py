@@ -1,4 +1,4 @@
-"""Crash safety of ingest (issue 9): kill -9 mid-run, and a full disk.
+"""Crash safety of ingest: kill -9 mid-run, and a full disk.
 
 * kill -9 of the CLI after the first documents were committed (polled via the manifest),
   twice, then a clean run: no duplicate chunks, every document's Chroma ids are exactly
@@ -26,8 +26,8 @@ from pathlib import Path
 import pytest
 
 from assistant import config
-from assistant.retrieval import search
-from assistant.store import Store
+from assistant.index.retrieval import search
+from assistant.index.store import Store
 from tests.conftest import ROOT, run_cli
 from tests.filemakers import make_docx, make_markdown, make_pdf, make_text
 
@@ -211,7 +211,7 @@ INNER = textwrap.dedent('''
     try:
         out["first"] = cli("ingest", first, "--json")
         from assistant import config
-        from assistant.store import Store
+        from assistant.index.store import Store
         settings = config.load({{"data_dir": str(data_dir)}}, environ={{}}, config_file=data_dir / "none.toml")
         with Store(settings) as s:
             out["before"] = {{d.source: [d.doc_id, d.n_chunks] for d in s.documents()}}
@@ -242,8 +242,8 @@ CHECKER = textwrap.dedent('''
     from collections import Counter
     from pathlib import Path
     from assistant import config
-    from assistant.retrieval import search
-    from assistant.store import Store
+    from assistant.index.retrieval import search
+    from assistant.index.store import Store
     data_dir = Path(sys.argv[1])
     settings = config.load({{"data_dir": str(data_dir)}}, environ={{}}, config_file=data_dir / "none.toml")
     out = {{}}

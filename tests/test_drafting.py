@@ -11,12 +11,13 @@ import pytest
 from draftkit import MPSC, TODAY, ScriptedChat, make_corpus, tiny_template
 from filemakers import make_docx, make_odt
 
-from assistant import drafting, finance, templates
-from assistant.draft_text import renumber, tidy, trim_words, unverified_numbers
+from assistant.drafting import form_import, runner, templates
+from assistant.drafting.finish import renumber, tidy, trim_words, unverified_numbers
+from assistant.drafting.templates import TemplateError
 from assistant.errors import UsageError
-from assistant.templates import TemplateError
+from assistant.funding import finance
 
-IDEA = drafting.Idea(title="KI-Assistent im Bürgerbüro", description="Ein lokaler KI-Assistent auf Open-Source-Basis "
+IDEA = runner.Idea(title="KI-Assistent im Bürgerbüro", description="Ein lokaler KI-Assistent auf Open-Source-Basis "
                      "beantwortet im Bürgerbüro Fragen zu Bürgerdiensten.", city="Musterstadt",
                      department="Bürgerbüro", budget="250.000", duration_months=18)
 
@@ -83,7 +84,7 @@ def test_import_form_turns_headings_into_a_template(maker, tmp_path, bare_settin
         ("h1", "2 Arbeitsplan"),
         ("p", "Arbeitspakete und Meilensteine."),
     ])
-    t = templates.import_form(form)
+    t = form_import.import_form(form)
     assert [(s.level, s.heading, s.kind) for s in t.sections] == [
         (1, "1 Ziele des Vorhabens", "static"), (2, "1.1 Gesamtziel", "generated"),
         (2, "1.2 Bezug zum Förderprogramm", "generated"), (1, "2 Arbeitsplan", "generated")]
@@ -96,19 +97,19 @@ def test_import_form_turns_headings_into_a_template(maker, tmp_path, bare_settin
 def test_import_form_without_heading_styles_uses_numbering(tmp_path):
     form = make_docx(tmp_path / "formular.docx", [("p", "1. Ausgangslage"), ("p", "Bitte kurz beschreiben."),
                                                   ("p", "2. Maßnahmen"), ("p", "2.1 Arbeitspakete")])
-    t = templates.import_form(form)
+    t = form_import.import_form(form)
     assert [(s.level, s.heading) for s in t.sections] == [(1, "1. Ausgangslage"), (1, "2. Maßnahmen"),
                                                          (2, "2.1 Arbeitspakete")]
     with pytest.raises(UsageError, match="docx oder .odt"):
-        templates.import_form(tiny_template(tmp_path))
+        form_import.import_form(tiny_template(tmp_path))
 
 
 # ----------------------------------------------------------------------------- computed parts
 
 
 def test_financing_in_the_draft_is_what_finance_computes(bare_settings):
-    d = drafting.start_draft(IDEA, "beschlussvorlage", bare_settings, programme_id=MPSC, today=TODAY)
-    programme = drafting.find_programme(MPSC, bare_settings)
+    d = runner.start_draft(IDEA, "beschlussvorlage", bare_settings, programme_id=MPSC, today=TODAY)
+    programme = runner.find_programme(MPSC, bare_settings)
     expected = finance.compute_financing(250000.0, programme)
     assert d.financing == expected.to_dict()
     rows = dict(map(tuple, d.section("finanzen").table))
@@ -121,7 +122,7 @@ def test_financing_in_the_draft_is_what_finance_computes(bare_settings):
 
 
 def test_cap_limits_the_grant(bare_settings):
-    d = drafting.start_draft(drafting.Idea("Online-Dienste", "Zwanzig neue Online-Dienste im BayernPortal.",
+    d = runner.start_draft(runner.Idea("Online-Dienste", "Zwanzig neue Online-Dienste im BayernPortal.",
                                            budget=100000), "vorhabenbeschreibung", bare_settings,
                              programme_id="by-digitales-rathaus", today=TODAY)
     rows = dict(map(tuple, d.section("finanzierungsplan").table))
@@ -130,32 +131,32 @@ def test_cap_limits_the_grant(bare_settings):
 
 
 def test_a_passed_deadline_is_a_visible_warning(bare_settings):
-    d = drafting.start_draft(IDEA, "beschlussvorlage", bare_settings, programme_id=MPSC, today=TODAY)
+    d = runner.start_draft(IDEA, "beschlussvorlage", bare_settings, programme_id=MPSC, today=TODAY)
     assert d.warnings[0] == "⚠ Frist abgelaufen am 14.03.2021"
     assert d.deadline["passed"] is True and d.today == TODAY.isoformat()
-    early = drafting.start_draft(IDEA, "beschlussvorlage", bare_settings, programme_id=MPSC,
+    early = runner.start_draft(IDEA, "beschlussvorlage", bare_settings, programme_id=MPSC,
                                  today=dt.date(2021, 3, 1))
     assert not any("abgelaufen" in w for w in early.warnings)
     assert dict(map(tuple, early.facts))["Antragsfrist"] == "Frist: 14.03.2021 (noch 13 Tage)"   # open: told
 
 
 def test_requirement_check_marks_covered_and_missing(bare_settings):
-    programme = drafting.find_programme(MPSC, bare_settings)
+    programme = runner.find_programme(MPSC, bare_settings)
     template = templates.load_template("beschlussvorlage")
-    result = {r.text: r.sections for r in drafting.check_requirements(programme, template)}
+    result = {r.text: r.sections for r in runner.check_requirements(programme, template)}
     assert result["Kosten- und Finanzierungsplan"] == ["finanzen"]
     assert result["Ratsbeschluss"] == ["beschlussvorschlag"]
     assert result["Identifizierung nach dem Geldwäschegesetz"] == []          # missing: its own document
     assert "beteiligte" in result["Beteiligung und Wissensaustausch"]
     # drafted text counts: a section that talks about the Smart City Charta covers that criterion
     texts = {"ausgangslage": "Das Vorhaben folgt der Smart City Charta des Bundes."}
-    again = {r.text: r.sections for r in drafting.check_requirements(programme, template, texts)}
+    again = {r.text: r.sections for r in runner.check_requirements(programme, template, texts)}
     assert again["Übereinstimmung mit der Smart City Charta"] == ["ausgangslage"]
-    assert drafting.check_requirements(None, template) == []
+    assert runner.check_requirements(None, template) == []
 
 
 def test_attachments_list_the_programmes_required_documents(bare_settings):
-    d = drafting.start_draft(IDEA, "beschlussvorlage", bare_settings, programme_id=MPSC, today=TODAY)
+    d = runner.start_draft(IDEA, "beschlussvorlage", bare_settings, programme_id=MPSC, today=TODAY)
     items = d.section("anlagen").items
     assert items[0] == "Kosten- und Finanzierungsplan" and "Ratsbeschluss" in items
     assert items.count("Kosten- und Finanzierungsplan") == 1
@@ -166,21 +167,21 @@ def test_attachments_list_the_programmes_required_documents(bare_settings):
 
 def test_bad_input_gets_clear_messages(bare_settings):
     with pytest.raises(UsageError, match="Projektidee ist leer"):
-        drafting.start_draft(drafting.Idea("", "   "), "beschlussvorlage", bare_settings)
+        runner.start_draft(runner.Idea("", "   "), "beschlussvorlage", bare_settings)
     with pytest.raises(UsageError, match="Unbekannte Vorlage 'antrag'"):
-        drafting.start_draft(IDEA, "antrag", bare_settings)
+        runner.start_draft(IDEA, "antrag", bare_settings)
     with pytest.raises(UsageError, match="Unbekanntes Förderprogramm 'foerder-x'.*mfund"):
-        drafting.start_draft(IDEA, "beschlussvorlage", bare_settings, programme_id="foerder-x")
+        runner.start_draft(IDEA, "beschlussvorlage", bare_settings, programme_id="foerder-x")
     with pytest.raises(UsageError, match="Budget"):
-        drafting.start_draft(drafting.Idea("T", "Idee", budget="viel"), "beschlussvorlage", bare_settings)
+        runner.start_draft(runner.Idea("T", "Idee", budget="viel"), "beschlussvorlage", bare_settings)
     with pytest.raises(UsageError, match="Entwurfs-ID"):
-        drafting.load_draft("../../etc/passwd", bare_settings)
+        runner.load_draft("../../etc/passwd", bare_settings)
     with pytest.raises(UsageError, match="nicht gefunden"):
-        drafting.load_draft("20260101-nichts-abc123", bare_settings)
+        runner.load_draft("20260101-nichts-abc123", bare_settings)
 
 
 def test_title_comes_from_the_idea_when_missing():
-    idea = drafting.check_idea(drafting.Idea("", "Ein Chatbot für die Bibliothek. Er beantwortet Fragen."))
+    idea = runner.check_idea(runner.Idea("", "Ein Chatbot für die Bibliothek. Er beantwortet Fragen."))
     assert idea.title == "Ein Chatbot für die Bibliothek"
 
 
@@ -202,8 +203,8 @@ def test_trim_words_keeps_whole_sentences_and_drops_a_cut_off_one():
 
 
 def test_a_computed_section_keeps_no_restated_figures():
-    from assistant.draft_text import finish_section
-    from assistant.drafts import Section
+    from assistant.drafting.finish import finish_section
+    from assistant.drafting.record import Section
 
     tsec = templates.load_template("beschlussvorlage").section("finanzen")
     sec = Section("finanzen", tsec.heading, kind="computed", word_limit=tsec.word_limit)
@@ -223,7 +224,7 @@ def test_renumber_and_unverified_numbers():
 def test_sections_are_generated_cited_and_saved(bare_settings):
     chat = ScriptedChat(responses=["Der Rat hat 2025 einen KI-Assistenten beantragt [1][7]. "
                                    "Die Förderquote beträgt 65 %, also 15.000.000 €."])
-    d = drafting.draft(IDEA, "beschlussvorlage", bare_settings, programme_id=MPSC, today=TODAY, chat_model=chat)
+    d = runner.draft(IDEA, "beschlussvorlage", bare_settings, programme_id=MPSC, today=TODAY, chat_model=chat)
     assert d.complete and chat.calls == 8
     saved = json.loads((bare_settings.drafts_dir / d.id / "draft.json").read_text(encoding="utf-8"))
     assert [s["status"] for s in saved["sections"]] == ["drafted"] * 12
@@ -242,16 +243,16 @@ def test_sections_are_generated_cited_and_saved(bare_settings):
 
 def test_a_crash_in_section_four_keeps_one_to_three_and_resume_finishes(bare_settings):
     chat = ScriptedChat(responses=["Text eins.", "Text zwei.", "Text drei."], fail_on=[4])
-    with pytest.raises(drafting.DraftInterrupted) as e:
-        drafting.draft(IDEA, "beschlussvorlage", bare_settings, programme_id=MPSC, today=TODAY, chat_model=chat)
+    with pytest.raises(runner.DraftInterrupted) as e:
+        runner.draft(IDEA, "beschlussvorlage", bare_settings, programme_id=MPSC, today=TODAY, chat_model=chat)
     d_id = e.value.draft.id
     assert "--resume " + d_id in e.value.fix and e.value.to_dict()["draft_id"] == d_id
-    on_disk = drafting.load_draft(d_id, bare_settings)
+    on_disk = runner.load_draft(d_id, bare_settings)
     generated = [s for s in on_disk.sections if s.kind != "static" and s.id != "anlagen"]
     assert [s.status for s in generated[:4]] == ["drafted", "drafted", "drafted", "failed"]
     assert [s.text for s in generated[:3]] == ["Text eins.", "Text zwei.", "Text drei."]
     assert "ausgefallen" in generated[3].error and all(s.status == "pending" for s in generated[4:])
-    resumed = drafting.resume_draft(d_id, bare_settings, chat_model=ScriptedChat(responses=["Neu."]))
+    resumed = runner.resume_draft(d_id, bare_settings, chat_model=ScriptedChat(responses=["Neu."]))
     assert resumed.complete
     assert [s.text for s in resumed.sections if s.id in {g.id for g in generated[:3]}] == \
         ["Text eins.", "Text zwei.", "Text drei."]
@@ -259,27 +260,27 @@ def test_a_crash_in_section_four_keeps_one_to_three_and_resume_finishes(bare_set
 
 
 def test_edit_approve_and_regenerate(bare_settings):
-    d = drafting.draft(IDEA, "beschlussvorlage", bare_settings, today=TODAY, chat_model=ScriptedChat(responses=["Alt."]))
-    d = drafting.edit_section(d.id, "ziele", "- Ziel 1: Wartezeit senken [4]", bare_settings)
+    d = runner.draft(IDEA, "beschlussvorlage", bare_settings, today=TODAY, chat_model=ScriptedChat(responses=["Alt."]))
+    d = runner.edit_section(d.id, "ziele", "- Ziel 1: Wartezeit senken [4]", bare_settings)
     assert d.section("ziele").status == "edited" and "4" in d.section("ziele").warnings[0]
-    d = drafting.approve_section(d.id, "ziele", bare_settings)
-    d = drafting.regenerate_all(d.id, bare_settings, chat_model=ScriptedChat(responses=["Neu."]))
+    d = runner.approve_section(d.id, "ziele", bare_settings)
+    d = runner.regenerate_all(d.id, bare_settings, chat_model=ScriptedChat(responses=["Neu."]))
     assert d.section("ziele").text == "- Ziel 1: Wartezeit senken [4]" and d.section("ziele").status == "approved"
     assert d.section("zeitplan").text == "Neu."
-    d = drafting.regenerate_section(d.id, "ziele", bare_settings, chat_model=ScriptedChat(responses=["Frisch."]))
+    d = runner.regenerate_section(d.id, "ziele", bare_settings, chat_model=ScriptedChat(responses=["Frisch."]))
     assert d.section("ziele").text == "Frisch." and d.section("ziele").status == "drafted"
     with pytest.raises(UsageError, match="Abschnitt 'gibtsnicht'"):
-        drafting.edit_section(d.id, "gibtsnicht", "x", bare_settings)
-    d = drafting.edit_section(d.id, "beteiligte", "- Federführung: Amt 10", bare_settings)
-    d = drafting.resume_draft(d.id, bare_settings, chat_model=ScriptedChat())   # a static edit survives runs
+        runner.edit_section(d.id, "gibtsnicht", "x", bare_settings)
+    d = runner.edit_section(d.id, "beteiligte", "- Federführung: Amt 10", bare_settings)
+    d = runner.resume_draft(d.id, bare_settings, chat_model=ScriptedChat())   # a static edit survives runs
     assert d.section("beteiligte").text == "- Federführung: Amt 10"
-    assert [r["id"] for r in drafting.list_drafts(bare_settings)] == [d.id]
+    assert [r["id"] for r in runner.list_drafts(bare_settings)] == [d.id]
 
 
 def test_owner_filter(bare_settings):
-    a = drafting.start_draft(IDEA, "beschlussvorlage", bare_settings, owner="anna")
-    drafting.start_draft(IDEA, "beschlussvorlage", bare_settings, owner="ben")
-    assert [r["id"] for r in drafting.list_drafts(bare_settings, owner="anna")] == [a.id]
+    a = runner.start_draft(IDEA, "beschlussvorlage", bare_settings, owner="anna")
+    runner.start_draft(IDEA, "beschlussvorlage", bare_settings, owner="ben")
+    assert [r["id"] for r in runner.list_drafts(bare_settings, owner="anna")] == [a.id]
 
 
 # ----------------------------------------------------------------------------- the real small model
@@ -287,12 +288,12 @@ def test_owner_filter(bare_settings):
 
 @pytest.mark.slow
 def test_pipeline_with_the_small_model_over_an_index(settings, tmp_path):
-    from assistant.ingest import ingest
+    from assistant.ingest.pipeline import ingest
 
     report = ingest([make_corpus(tmp_path / "corpus")], settings)
     assert not report.failed
     events = []
-    d = drafting.draft(IDEA, str(tiny_template(tmp_path)), settings, programme_id=MPSC, today=TODAY,
+    d = runner.draft(IDEA, str(tiny_template(tmp_path)), settings, programme_id=MPSC, today=TODAY,
                        progress=events.append)
     assert d.complete and d.template == "mini"
     kinds = [e.kind for e in events]

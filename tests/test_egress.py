@@ -1,4 +1,4 @@
-"""Zero egress, proven (issue 9): the whole workflow with loopback only, and a record of every connect().
+"""Zero egress, proven: the whole workflow with loopback only, and a record of every connect().
 
 One run of tests/egress_workflow.py (ingest, ask, draft to .md and .odt, eval, doctor,
 the served UI driven by chromium) inside ``unshare -n -m`` with only ``lo`` up and a DNS

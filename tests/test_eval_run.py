@@ -1,4 +1,4 @@
-"""`pilot-assistant eval` end to end (issue 8), through the real CLI entry point.
+"""`pilot-assistant eval` end to end, through the real CLI entry point.
 
 The starter corpus is ingested once per module into a temporary data dir (by the first
 eval run itself: an empty index means "ingest the suite's corpus"). Then:
@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from assistant import models
 from assistant.cli import main
 from assistant.evaluation.results import expected_metrics
 from assistant.evaluation.suites import load_suite
+from assistant.runtime import gguf
 
 ROOT = Path(__file__).resolve().parent.parent
 STARTER = str(ROOT / "evals" / "suites" / "starter.yaml")
@@ -112,7 +112,7 @@ def test_answered_subset_with_the_small_model(capsys, data_dir, test_model_path,
         assert (report_dir / png).read_bytes()[:4] == b"\x89PNG"
     run = json.loads((Path(data["run_dir"]) / "run.json").read_text(encoding="utf-8"))
     fp = run["fingerprint"]
-    assert fp["model_sha256"] == models.MODELS[models.TEST_MODEL].sha256
+    assert fp["model_sha256"] == gguf.MODELS[gguf.TEST_MODEL].sha256
     assert fp["prompt"].startswith("chat/") and fp["model"].startswith("llamacpp:")
     assert run["config"]["llm"]["threads"] == 1
     for item in run["items"]:

@@ -1,4 +1,4 @@
-"""Evaluation suites (issue 8): validation errors that name item and line, CSV import, and
+"""Evaluation suites: validation errors that name item and line, CSV import, and
 the starter suite itself — its size, and that every key fact really is in its gold document
 (on the stated page for PDFs), so a suite item can never reward a wrong answer."""
 from __future__ import annotations
@@ -46,7 +46,7 @@ def test_starter_ci_sample_is_mixed(starter):
 
 
 def _ingested_files() -> dict[str, Path]:
-    from assistant.ingest import discover
+    from assistant.ingest.pipeline import discover
 
     return {f.name.lower(): f for f, _ in discover([CORPUS])}
 

@@ -13,7 +13,7 @@ import pytest
 from conftest import run_cli
 from draftkit import filled_draft, make_corpus
 
-from assistant import export
+from assistant.drafting import export
 from assistant.errors import UsageError, UserError
 
 SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
@@ -143,9 +143,9 @@ def test_unwritable_or_wrong_paths_fail_clearly(draft, tmp_path):
 
 
 def test_an_unfinished_draft_exports_with_placeholders(bare_settings, tmp_path):
-    from assistant import drafting
+    from assistant.drafting import runner
 
-    d = drafting.start_draft(drafting.Idea("Test", "Eine Idee."), "beschlussvorlage", bare_settings)
+    d = runner.start_draft(runner.Idea("Test", "Eine Idee."), "beschlussvorlage", bare_settings)
     md = export.export(d, tmp_path / "x.md").read_text(encoding="utf-8")
     assert md.count("[Abschnitt noch nicht erstellt]") == 8
 
@@ -155,7 +155,7 @@ def test_an_unfinished_draft_exports_with_placeholders(bare_settings, tmp_path):
 
 @pytest.mark.slow
 def test_cli_draft_beschlussvorlage_to_every_format(settings, tmp_path, test_model_path):
-    from assistant.ingest import ingest
+    from assistant.ingest.pipeline import ingest
 
     ingest([make_corpus(tmp_path / "corpus")], settings)
     env = {"PILOT_ASSISTANT_LLM__MAX_TOKENS": "48"}

@@ -25,10 +25,9 @@ import pytest
 from icalendar import Calendar
 
 from assistant.errors import UsageError
-from assistant.funding import FundingResult, hard_filter, load_all, match_funding
-from assistant.ics import deadlines_ics, uid, write_ics
-from assistant.programmes import load_programmes
-
+from assistant.funding.finder import FundingResult, hard_filter, load_all, match_funding
+from assistant.funding.ics import deadlines_ics, uid, write_ics
+from assistant.funding.programmes import load_programmes
 from tests.conftest import ROOT, run_cli
 
 TODAY = dt.date(2026, 11, 24)
@@ -253,8 +252,8 @@ def test_broken_front_matter_is_reported_by_name(tmp_path, settings_mod):
 
 def test_sources_include_data_dir_and_indexed_funding_documents(tmp_path):
     from assistant import config
-    from assistant.funding import programme_sources
-    from assistant.store import INDEXED, DocumentRecord, Store
+    from assistant.funding.finder import programme_sources
+    from assistant.index.store import INDEXED, DocumentRecord, Store
 
     settings = config.load({"data_dir": str(tmp_path / "data")}, environ={}, config_file=tmp_path / "none.toml")
     own = tmp_path / "data" / "funding"

@@ -1,4 +1,4 @@
-"""Hostile documents (issue 9): ingest survives a corpus of malicious and broken files.
+"""Hostile documents: ingest survives a corpus of malicious and broken files.
 
 One module-scoped run: good documents are indexed first (in process), then the hostile
 corpus from ``tests/hostile.py`` -- with a few good files mixed in -- goes through the real
@@ -15,12 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from assistant import config, sandbox
-from assistant.chunking import chunk_document
+from assistant import config
 from assistant.config import IngestSettings
-from assistant.loaders import LoadError, load
-from assistant.retrieval import search
-from assistant.store import Store
+from assistant.index.retrieval import search
+from assistant.index.store import Store
+from assistant.ingest import sandbox
+from assistant.ingest.chunking import chunk_document
+from assistant.ingest.loaders import LoadError, load
 from assistant.types import ParsedDoc
 from tests import hostile
 from tests.conftest import ROOT, run_cli
@@ -30,13 +31,6 @@ pytestmark = pytest.mark.timeout(900)
 
 FILE_TIMEOUT_S = 20        # per-file limit for this run (default 60): bounds the hostile run
 RUN_BOUND_S = 420          # the whole hostile CLI run, worker start-up on a busy machine included
-
-# known bugs: these files are allowed to fail in the corpus run; the xfail tests below hold the
-# behaviour they should have (and turn red, strict, once the loader is fixed)
-KNOWN_BUGS: dict[str, str] = {}   # (the YAML alias bombs were fixed in loaders._normalise_meta)
-
-# known bugs that would break the whole run's --json output: kept out of the CLI run, covered below
-EXCLUDED_FROM_CLI_RUN: dict[str, str] = {}   # (odfpy's stdout output is contained by the sandbox now)
 
 # good files, indexed before the hostile run: name -> unique phrase to search for
 EARLIER = {
@@ -74,7 +68,7 @@ def _good_files(folder: Path) -> None:
 def run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("hostile")
     settings = _settings(tmp)
-    from assistant.ingest import ingest
+    from assistant.ingest.pipeline import ingest
 
     _good_files(tmp / "earlier")
     first = ingest([tmp / "earlier"], settings)
@@ -84,11 +78,6 @@ def run(tmp_path_factory):
 
     corpus = tmp / "corpus"
     expected = hostile.make_all(corpus, huge_kb=6)
-    aside = tmp / "aside"
-    aside.mkdir()
-    for name in EXCLUDED_FROM_CLI_RUN:
-        (corpus / name).rename(aside / name)
-        del expected[name]
     make_pdf(corpus / "gut_mitten.pdf", [f"Die {MIXED['gut_mitten.pdf']} gilt ab Januar."])
     make_markdown(corpus / "gut_notiz.md", f"# Markt\n\nDie {MIXED['gut_notiz.md']} wurde geändert.\n")
     started = time.monotonic()
@@ -127,7 +116,7 @@ def test_every_hostile_file_is_reported_as_expected(run):
     wrong = {}
     for name, expected in run["expected"].items():
         status, reason = files[name]["status"], files[name]["reason"]
-        allowed = {"failed", "ingested"} if expected == hostile.EITHER or name in KNOWN_BUGS else {expected}
+        allowed = {"failed", "ingested"} if expected == hostile.EITHER else {expected}
         if status not in allowed:
             wrong[name] = (expected, status, reason)
         if status == "failed":
@@ -278,7 +267,7 @@ def test_parsed_docs_of_hostile_files_are_plain_data(tmp_path):
     corpus = tmp_path / "c"
     expected = hostile.make_all(corpus, huge_kb=1)
     fast = IngestSettings(timeout_s=FILE_TIMEOUT_S, ocr=False)
-    names = [n for n, e in expected.items() if e != hostile.FAILED and n not in KNOWN_BUGS]
+    names = [n for n, e in expected.items() if e != hostile.FAILED]
     for path, result in sandbox.parse_many([corpus / n for n in names], fast, workers=2):
         assert isinstance(result, (ParsedDoc, LoadError)), (path, result)
         if isinstance(result, ParsedDoc):

@@ -13,12 +13,22 @@ from pathlib import Path
 import pytest
 
 from assistant import config
-from assistant.ingest import discover, infer_type, ingest, remove_source
-from assistant.retrieval import Filters, search
-from assistant.store import Store
+from assistant.index.filters import Filters
+from assistant.index.retrieval import search
+from assistant.index.store import Store
+from assistant.ingest.pipeline import discover, infer_type, ingest, remove_source
 from tests.conftest import run_cli
-from tests.filemakers import (COUNCIL_PAPER, make_docx, make_html, make_markdown, make_odt, make_pdf, make_sidecar,
-                        make_text, make_truncated)
+from tests.filemakers import (
+    COUNCIL_PAPER,
+    make_docx,
+    make_html,
+    make_markdown,
+    make_odt,
+    make_pdf,
+    make_sidecar,
+    make_text,
+    make_truncated,
+)
 
 PDF_PAGES = ["Seite eins: Die Stadt Musterhausen plant einen Makerspace im Jugendzentrum.",
              "Seite zwei: Das Freibad bleibt wegen der Sanierung der Beckenfolie geschlossen.",
@@ -175,7 +185,7 @@ def test_reingest_into_another_collection_moves_the_document(tmp_path):
 
 
 def test_an_edited_sidecar_alone_updates_the_metadata(tmp_path, monkeypatch):
-    from assistant import embeddings
+    from assistant.index import embeddings
 
     corpus = tmp_path / "c"
     corpus.mkdir()

@@ -5,8 +5,9 @@ import ollama
 import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from assistant import config, llm
+from assistant import config
 from assistant.errors import BackendUnavailable
+from assistant.runtime import llm
 from tests.ollama_server import OllamaAPI
 
 QUESTION = [SystemMessage("Antworte kurz auf Deutsch."), HumanMessage("Nenne eine Farbe.")]

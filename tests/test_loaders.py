@@ -5,12 +5,21 @@ import shutil
 from pathlib import Path
 
 import pytest
+from filemakers import (
+    COUNCIL_PAPER,
+    make_docx,
+    make_html,
+    make_markdown,
+    make_odt,
+    make_pdf,
+    make_sidecar,
+    make_text,
+    make_truncated,
+)
 
 from assistant.config import IngestSettings
 from assistant.errors import UserError
-from assistant.loaders import SUPPORTED_EXTENSIONS, LoadError, decode_text, is_sidecar, load
-from filemakers import (COUNCIL_PAPER, make_docx, make_html, make_markdown, make_odt, make_pdf,
-                        make_sidecar, make_text, make_truncated)
+from assistant.ingest.loaders import SUPPORTED_EXTENSIONS, LoadError, decode_text, is_sidecar, load
 
 SETTINGS = IngestSettings(ocr=False)
 BLOCKS = [("h1", "Förderrichtlinie Digitale Kommune"),

@@ -1,4 +1,4 @@
-"""Evaluation metrics (issue 8): pure functions on hand-made cases, each with cases where
+"""Evaluation metrics: pure functions on hand-made cases, each with cases where
 the metric must fail or score 0. Also the pure glue around them: item scoring, summaries,
 run comparison, judge-reply parsing and the --fail-under gates."""
 from __future__ import annotations

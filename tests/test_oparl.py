@@ -15,12 +15,23 @@ from pathlib import Path
 import pytest
 
 from assistant import config
+from assistant.council.client import FetchError, OParlClient
+from assistant.council.mapping import (
+    SyncReport,
+    consultation_view,
+    file_extension,
+    ids,
+    kind,
+    local_name,
+    paper_file_ids,
+    paper_meta,
+    parse_since,
+    register,
+    with_query,
+)
 from assistant.errors import UsageError
-from assistant.oparl_http import FetchError, OParlClient
-from assistant.oparl_model import (SyncReport, consultation_view, file_extension, ids, kind, local_name,
-                                   paper_file_ids, paper_meta, parse_since, register, with_query)
 from tests.conftest import run_cli
-from tests.oparl_server import T, OParlServer
+from tests.oparl_server import OParlServer, T
 
 
 def _settings(data: Path) -> config.Settings:
@@ -34,7 +45,7 @@ def _sync(server: OParlServer, data: Path, *extra: str) -> dict:
 
 
 def _hits(settings: config.Settings, query: str, k: int = 3):
-    from assistant.retrieval import search
+    from assistant.index.retrieval import search
 
     return search(query, settings, k=k)
 
@@ -106,7 +117,7 @@ def test_second_sync_applies_only_the_change(server, data):
     settings = _settings(data)
     top = _hits(settings, "Radschnellweg Lindenallee Kilometer")[0].chunk
     assert "5,0 Kilometer" in top.text and top.paper_number == "V/0101/2024"
-    from assistant.store import Store
+    from assistant.index.store import Store
     with Store(settings) as store:
         numbers = {c.paper_number for d in store.documents()
                    for c in store.get_chunks([f"{d.doc_id}:0"])}
@@ -188,7 +199,7 @@ def test_client_refuses_other_hosts_and_oversized_files(server, tmp_path):
 
 
 def test_unknown_body_is_a_usage_error(server, tmp_path):
-    from assistant.oparl import sync
+    from assistant.council.sync import sync
 
     with pytest.raises(UsageError, match="Musterstadt"):
         sync(f"{server.api}/system", _settings(tmp_path / "data"), body="nirgendwo")

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import pytest
 
-from assistant import embeddings
 from assistant.errors import UsageError
-from assistant.lexical import Conditions, date_int, tokenize
-from assistant.retrieval import Filters, rrf, search
-from assistant.store import DocumentRecord, Store
+from assistant.index import embeddings
+from assistant.index.filters import Filters
+from assistant.index.lexical import Conditions, date_int, tokenize
+from assistant.index.retrieval import rrf, search
+from assistant.index.store import DocumentRecord, Store
 from assistant.types import Chunk
 
 # passage, paraphrased question (no shared key noun where German allows it)
@@ -150,7 +151,7 @@ def test_embeddings_shapes_and_process_environment():
 
 
 def test_web_url_and_paper_number_reach_hits_and_citations():
-    from assistant.chat import make_citations
+    from assistant.answer.chat import make_citations
     from assistant.types import Citation, Hit
 
     oparl = Chunk(chunk_id="d:0", doc_id="d", text="Der Rat beschließt.", source="/o/1.pdf",
@@ -226,13 +227,13 @@ def test_search_on_empty_index(bare_settings):
 
 
 def test_drafting_embeds_through_the_locked_query_path(qa_store, monkeypatch):
-    """drafting.gather must use embeddings.embed_query (call lock, one thread per query), never the model."""
-    from assistant import drafting
+    """runner.gather must use embeddings.embed_query (call lock, one thread per query), never the model."""
+    from assistant.drafting import runner
 
     settings, store = qa_store
     calls: list[str] = []
     real = embeddings.embed_query
     monkeypatch.setattr(embeddings, "embed_query", lambda text: calls.append(text) or real(text))
-    hits = drafting.gather(["Grundsteuer Hebesatz", "Ladepunkte Marktplatz"], ["council", "funding"], settings, store)
+    hits = runner.gather(["Grundsteuer Hebesatz", "Ladepunkte Marktplatz"], ["council", "funding"], settings, store)
     assert calls == ["Grundsteuer Hebesatz", "Ladepunkte Marktplatz"]
     assert "d06" in {h.chunk.doc_id for h in hits}

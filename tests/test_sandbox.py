@@ -11,13 +11,21 @@ import time
 from pathlib import Path
 
 import pytest
+from filemakers import (
+    make_docx,
+    make_external_entity,
+    make_odt,
+    make_pdf,
+    make_pdf_bomb,
+    make_text,
+    make_zip_bomb_docx,
+    make_zip_many_entries,
+)
 
-from assistant import sandbox
 from assistant.config import IngestSettings
-from assistant.loaders import LoadError, load
+from assistant.ingest import sandbox
+from assistant.ingest.loaders import LoadError, load
 from assistant.types import Page, ParsedDoc
-from filemakers import (make_docx, make_external_entity, make_odt, make_pdf, make_pdf_bomb, make_text,
-                        make_zip_bomb_docx, make_zip_many_entries)
 
 FAST = IngestSettings(timeout_s=3, memory_mb=512, ocr=False)
 

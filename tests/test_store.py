@@ -8,10 +8,10 @@ import sys
 import numpy as np
 import pytest
 
-from assistant import embeddings
 from assistant.errors import StorageError
-from assistant.lexical import POINTER, LexicalIndex
-from assistant.store import DocumentRecord, Store, flatten_metadata, unflatten_metadata
+from assistant.index import embeddings
+from assistant.index.lexical import POINTER, LexicalIndex
+from assistant.index.store import DocumentRecord, Store, flatten_metadata, unflatten_metadata
 from assistant.types import Chunk
 
 
@@ -121,8 +121,8 @@ def test_reconcile_forgets_documents_chroma_lost(bare_settings):
 
 @pytest.mark.parametrize("overfetch_max", [2000, 10])   # in-memory post-filter, and Chroma's `where`
 def test_filtered_dense_query_matches_chroma_where(bare_settings, monkeypatch, overfetch_max):
-    from assistant import store as store_mod
-    from assistant.lexical import Conditions
+    from assistant.index import store as store_mod
+    from assistant.index.lexical import Conditions
 
     monkeypatch.setattr(store_mod, "OVERFETCH_MAX", overfetch_max)
     with Store(bare_settings) as store:
@@ -171,7 +171,7 @@ def test_chroma_collection_reopens_in_a_new_process_with_our_embedding_function(
         _add(store, "/docs/a.pdf", "aaa", ["eins"])
         path = store.index_dir / "chroma"
         name = store.collection_name
-    code = (f"import chromadb, assistant.embeddings as e; e._chroma_ef_class();"
+    code = (f"import chromadb, assistant.index.embeddings as e; e._chroma_ef_class();"
             f"c = chromadb.PersistentClient(path={str(path)!r}).get_collection({name!r});"
             f"print(c.configuration['embedding_function'].name(), c.count())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

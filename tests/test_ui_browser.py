@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import http.client
 import json
-import re
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -21,7 +21,6 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-
 from conftest import ARTIFACTS, ROOT
 from filemakers import make_pdf
 

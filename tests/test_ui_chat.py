@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant import chat
+from assistant.answer import chat
 from assistant.errors import BackendUnavailable
 from assistant.history import History
 from assistant.types import Answer, Chunk, Citation, Hit

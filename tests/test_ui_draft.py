@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from draftkit import filled_draft
 
-from assistant import drafting
+from assistant.drafting import runner
 from assistant.ui import draft_tab
 
 
@@ -18,7 +18,7 @@ def test_progress_lists_sections_warnings_and_missing_requirements(bare_settings
 
 
 def test_preview_shows_the_section_being_streamed_without_changing_the_draft(bare_settings):
-    d = drafting.start_draft(drafting.Idea("Test", "Eine Idee."), "beschlussvorlage", bare_settings)
+    d = runner.start_draft(runner.Idea("Test", "Eine Idee."), "beschlussvorlage", bare_settings)
     md = draft_tab.preview_markdown(d, "ziele", "Erstes Ziel")
     assert "Erstes Ziel ▌" in md and md.count("[Abschnitt noch nicht erstellt]") == 7
     assert d.section("ziele").text == ""

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from assistant import uploads
 from assistant.errors import UsageError
-from assistant.store import Store
+from assistant.index.store import Store
+from assistant.ingest import uploads
 
 
 def test_names_and_collections():
@@ -63,7 +63,7 @@ def test_add_files_reports_each_file_and_delete_removes_copy(bare_settings, tmp_
 
 
 def test_remove_never_deletes_files_outside_the_document_store(bare_settings, tmp_path):
-    from assistant.ingest import ingest
+    from assistant.ingest.pipeline import ingest
 
     outside = tmp_path / "freigabe" / "Protokoll.md"
     outside.parent.mkdir()

@@ -7,18 +7,11 @@ product logic; it parses flags, calls the core and prints (text or ``--json``).
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 
 from .. import __version__
 from ..errors import UserError
-
-# module name -> sub-command(s) it registers; order is the order in --help
-COMMAND_MODULES = [
-    "setup_cmd", "doctor_cmd", "ingest_cmd", "search_cmd", "ask_cmd", "serve_cmd",
-    "draft_cmd", "funding_cmd", "eval_cmd", "oparl_cmd", "user_cmd",
-]
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:
@@ -45,15 +38,29 @@ def build_parser() -> argparse.ArgumentParser:
         description="Pilot Assistant – souveräner KI-Assistent für kommunale Innovationsprojekte.")
     parser.add_argument("--version", action="version", version=f"pilot-assistant {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="BEFEHL")
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"{__name__}.{name}":
-                continue  # command not built yet
-            raise
+    for module in command_modules():
         module.register(sub)
     return parser
+
+
+def command_modules() -> list:
+    """The sub-command modules, in the order of --help (imported here: they import this module)."""
+    from . import (
+        ask_cmd,
+        doctor_cmd,
+        draft_cmd,
+        eval_cmd,
+        funding_cmd,
+        ingest_cmd,
+        oparl_cmd,
+        search_cmd,
+        serve_cmd,
+        setup_cmd,
+        user_cmd,
+    )
+
+    return [setup_cmd, doctor_cmd, ingest_cmd, search_cmd, ask_cmd, serve_cmd, draft_cmd, funding_cmd, eval_cmd,
+            oparl_cmd, user_cmd]
 
 
 def emit(data, as_json: bool, text: str | None = None) -> None:

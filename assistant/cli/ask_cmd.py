@@ -16,7 +16,7 @@ def register(sub) -> None:
 
 
 def run(args, settings) -> int:
-    from ..chat import ask_stream
+    from ..answer.chat import ask_stream
 
     answer = None
     streamed = False

@@ -12,7 +12,7 @@ def register(sub) -> None:
 
 
 def run(args, settings) -> int:
-    from .. import doctor
+    from ..runtime import doctor
 
     report = doctor.run(settings, generate=args.generate)
     emit(report, args.json, doctor.format_text(report))

@@ -11,8 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from . import add_common, emit
 from ..errors import UsageError
+from . import add_common, emit
 
 
 def register(sub) -> None:
@@ -38,7 +38,7 @@ def register(sub) -> None:
 
 def read_idea(value: str, args):
     """--idea TEXT or FILE -> Idea; flags override what the file says."""
-    from ..drafting import Idea
+    from ..drafting.runner import Idea
 
     fields: dict = {}
     path = Path(value).expanduser() if value and len(value) < 4096 and "\n" not in value else None
@@ -139,7 +139,7 @@ def _text(data: dict) -> str:
 
 
 def run(args, settings) -> int:
-    from .. import drafting, export, templates
+    from ..drafting import export, form_import, runner, templates
 
     if args.list_templates:
         found, errors = templates.list_templates(settings)
@@ -150,12 +150,12 @@ def run(args, settings) -> int:
                                          for t in found] + [f"FEHLER {e.de}" for e in errors]))
         return 0
     if args.list:
-        rows = drafting.list_drafts(settings)
+        rows = runner.list_drafts(settings)
         emit({"drafts": rows}, args.json, "\n".join(f"{r['id']:<48} {r['done']}/{r['sections']}  {r['title']}"
                                                     for r in rows) or "Keine Entwürfe.")
         return 0
     if args.import_form:
-        t = templates.import_form(args.import_form)
+        t = form_import.import_form(args.import_form)
         path = templates.save_template(t, settings)
         emit({"template": t.name, "path": str(path), "sections": [s.heading for s in t.sections]}, args.json,
              f"Vorlage {t.name} gespeichert: {path} ({len(t.sections)} Abschnitte)\n"
@@ -172,20 +172,20 @@ def run(args, settings) -> int:
                          "pilot-assistant draft --resume ID --regenerate ziele --out x.odt")
     t0 = time.perf_counter()
     if args.resume and args.regenerate:
-        d = drafting.regenerate_section(args.resume, args.regenerate, settings, progress=progress)
+        d = runner.regenerate_section(args.resume, args.regenerate, settings, progress=progress)
     elif args.resume:
-        d = drafting.resume_draft(args.resume, settings, progress=progress)
+        d = runner.resume_draft(args.resume, settings, progress=progress)
     else:
         if args.idea is None:
             raise UsageError("--idea fehlt (Text oder Datei)", "--idea is missing (text or file)",
                              '--idea "Ein KI-Assistent für das Bürgerbüro …"')
         idea = read_idea(args.idea, args)
-        d = drafting.start_draft(idea, args.template, settings, programme_id=args.programme)
+        d = runner.start_draft(idea, args.template, settings, programme_id=args.programme)
         print(f"Entwurf {d.id}: {sum(1 for s in d.sections if s.status == 'pending')} Abschnitte zu schreiben",
               file=sys.stderr)
         for w in d.warnings:
             print(f"  {w}", file=sys.stderr)
-        for event in drafting.run_sections(d, settings):
+        for event in runner.run_sections(d, settings):
             progress(event)
     out = export.export(d, args.out)
     data = summary(d, out, time.perf_counter() - t0)

@@ -13,7 +13,7 @@ def add_filter_flags(p) -> None:
 
 
 def filters_from(args):
-    from ..retrieval import Filters
+    from ..index.filters import Filters
 
     f = Filters(collection=args.collection, type=args.type, date_from=args.date_from, date_to=args.date_to,
                 municipality=args.municipality, source=args.source)

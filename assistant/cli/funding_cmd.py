@@ -8,8 +8,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from . import add_common, emit
 from ..errors import UsageError
+from . import add_common, emit
 
 
 def register(sub) -> None:
@@ -67,8 +67,8 @@ def _warn(errors) -> None:
 
 
 def run_match(args, settings) -> int:
-    from ..finance import euro, percent
-    from ..funding import match_funding
+    from ..funding.finance import euro, percent
+    from ..funding.finder import match_funding
 
     result = match_funding(_idea(args.idea), settings, applicant=args.applicant, state=args.state,
                            budget=args.budget, instrument=args.instrument, today=args.today,
@@ -106,8 +106,8 @@ def run_match(args, settings) -> int:
 
 
 def run_list(args, settings) -> int:
-    from ..finance import euro, percent
-    from ..funding import check_today, error_dict, load_all, programme_summary
+    from ..funding.finance import euro, percent
+    from ..funding.finder import check_today, error_dict, load_all, programme_summary
 
     today = check_today(args.today)
     programmes, errors = load_all(settings, args.programmes or None)
@@ -122,8 +122,8 @@ def run_list(args, settings) -> int:
 
 
 def run_ics(args, settings) -> int:
-    from ..funding import check_today, error_dict, load_all
-    from ..ics import exportable, write_ics
+    from ..funding.finder import check_today, error_dict, load_all
+    from ..funding.ics import exportable, write_ics
 
     today = check_today(args.today)
     programmes, errors = load_all(settings, args.programmes or None)

@@ -23,7 +23,7 @@ def register(sub) -> None:
 
 
 def run(args, settings) -> int:
-    from ..ingest import ingest
+    from ..ingest.pipeline import ingest
 
     with _Progress(enabled=not args.json) as progress:
         report = ingest(args.paths, settings, collection=args.collection, type=args.type,
@@ -33,7 +33,7 @@ def run(args, settings) -> int:
 
 
 def run_remove(args, settings) -> int:
-    from ..ingest import remove_source
+    from ..ingest.pipeline import remove_source
 
     removed = remove_source(args.source, settings)
     text = (f"Entfernt / removed: {args.source}" if removed

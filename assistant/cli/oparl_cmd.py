@@ -21,7 +21,7 @@ def register(sub) -> None:
 
 
 def run(args, settings) -> int:
-    from ..oparl import sync
+    from ..council.sync import sync
 
     def progress(event: dict) -> None:
         if not args.json and event.get("event") == "page":

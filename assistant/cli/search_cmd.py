@@ -15,7 +15,7 @@ def register(sub) -> None:
 
 
 def run(args, settings) -> int:
-    from ..retrieval import search
+    from ..index.retrieval import search
 
     hits = search(args.query, settings, k=args.k, filters=filters_from(args))
     lines = []

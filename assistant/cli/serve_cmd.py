@@ -16,14 +16,11 @@ def register(sub) -> None:
                    help="Passwortdatei für die Anmeldung (pilot-assistant user add NAME --auth-file DATEI)")
     add_common(p)
     p.set_defaults(run=run)
-    from . import user_cmd   # until `user_cmd` is in COMMAND_MODULES, the user command comes with serve
-
-    user_cmd.register(sub)
 
 
 def run(args, settings) -> int:
-    from .. import llm
     from ..errors import UserError
+    from ..runtime import llm
 
     for name in ("host", "port", "auth_file"):
         if getattr(args, name, None) is not None:
@@ -36,7 +33,7 @@ def run(args, settings) -> int:
     started = time.perf_counter()
     note = "bereit"
     try:
-        from ..chat import warm_up
+        from ..answer.chat import warm_up
 
         warm_up(settings, llm.get_chat_model(settings))
         print(f"Modell {llm.model_label(settings)} geladen ({time.perf_counter() - started:.1f} s).", flush=True)
@@ -64,8 +61,8 @@ def run(args, settings) -> int:
 
 def _warm_up(demo) -> None:
     """Load the query embedder and open the vector store now, not during the first question."""
-    from ..embeddings import embed_query
     from ..errors import UserError
+    from ..index.embeddings import embed_query
 
     try:
         embed_query("Aufwärmen")

@@ -11,7 +11,7 @@ def register(sub) -> None:
 
 
 def run(args, settings) -> int:
-    from ..setup import setup
+    from ..runtime.first_run import setup
 
     out = setup(settings)
     text = f"Datenverzeichnis: {out['data_dir']}"

@@ -5,13 +5,11 @@ import getpass
 import sys
 from pathlib import Path
 
-from . import add_common, emit
 from ..errors import UsageError
+from . import add_common, emit
 
 
 def register(sub) -> None:
-    if "user" in sub.choices:   # serve_cmd registers us too until COMMAND_MODULES lists user_cmd
-        return
     p = sub.add_parser("user", help="Benutzer für die Anmeldung an der Weboberfläche verwalten")
     p.add_argument("action", choices=("add", "remove", "list"), help="add: anlegen/Passwort ändern")
     p.add_argument("name", nargs="?", metavar="NAME")

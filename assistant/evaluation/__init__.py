@@ -1,4 +1,4 @@
-"""Evaluation suites on answer quality (issue 8).
+"""Evaluation suites on answer quality.
 
 - ``suites``: the YAML/CSV suite format, validated with errors that name item and line.
 - ``metrics``: deterministic metrics as pure functions (retrieval, correctness, citations,

@@ -12,7 +12,7 @@ from typing import Any
 
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from .. import llm
+from ..runtime import llm
 from ..types import Answer
 from .suites import EvalItem
 

@@ -15,7 +15,7 @@ from pathlib import PurePosixPath, PureWindowsPath
 from typing import Iterable, Sequence
 
 from .. import text as T
-from ..citations import CITE, cited_numbers, support
+from ..answer.citations import CITE, cited_numbers, support
 from .suites import GoldSource
 
 MONTHS = {"januar": 1, "jaenner": 1, "februar": 2, "maerz": 3, "april": 4, "mai": 5, "juni": 6, "juli": 7,

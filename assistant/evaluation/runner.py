@@ -9,24 +9,25 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import platform
-import re
 import secrets
 import subprocess
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from .. import config
 from ..config import Settings
 from ..errors import BackendUnavailable, ModelError, UsageError
+from ..fsutil import atomic_write
+from ..text import slug
 from ..types import Answer, Hit
 from . import metrics as M
 from .results import DEPTH, RETRIEVAL_KS, ItemResult, Run, summarise
 from .suites import EvalItem, Suite, load_suite
 
 Progress = Callable[[dict], None]
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = config.PROJECT_ROOT
 
 
 # ------------------------------------------------------------------ scoring (pure)
@@ -59,7 +60,7 @@ def score_item(item: EvalItem, hits: Sequence[Hit], answer: Answer | None = None
 
 
 def _score_answer(item: EvalItem, answer: Answer, res: ItemResult, m: dict[str, float | None]) -> None:
-    from ..citations import cited_numbers
+    from ..answer.citations import cited_numbers
 
     res.answer, res.refused = answer.answer, answer.refused
     res.removed_citations = answer.removed_citations
@@ -90,8 +91,8 @@ def _score_answer(item: EvalItem, answer: Answer, res: ItemResult, m: dict[str, 
 def run_eval(suite_path: str | Path, settings: Settings, *, limit: int | None = None, retrieval_only: bool = False,
              progress: Progress | None = None, judge: bool = False, filters=None, chat_model=None) -> Run:
     """Run a suite against the index in ``settings.data_dir`` and store the run."""
-    from .. import retrieval
-    from ..store import Store
+    from ..index import retrieval
+    from ..index.store import Store
 
     suite = load_suite(suite_path)
     if limit is not None and limit < 1:
@@ -109,7 +110,7 @@ def run_eval(suite_path: str | Path, settings: Settings, *, limit: int | None = 
                              "pilot-assistant ingest corpus/  (oder: eval --ingest corpus/)")
         fingerprint = _fingerprint(settings, store, answers=not retrieval_only)
         if not retrieval_only and chat_model is None:
-            from ..llm import get_chat_model
+            from ..runtime.llm import get_chat_model
             chat_model = get_chat_model(settings)   # fail fast (backend down) before the first item
         # loading the embedder, the BM25 index and Chroma's pages must not count as the first items' latency
         retrieval.search("Aufwärmen der Suche", settings, k=DEPTH, store=store)
@@ -133,8 +134,8 @@ def run_eval(suite_path: str | Path, settings: Settings, *, limit: int | None = 
 
 def _run_item(item: EvalItem, settings: Settings, store, retrieval_only: bool, judge: bool, filters,
               chat_model) -> ItemResult:
-    from .. import retrieval
-    from ..chat import ask
+    from ..answer.chat import ask
+    from ..index import retrieval
 
     t0 = time.perf_counter()
     hits = retrieval.search(item.question, settings, k=max(DEPTH, settings.retrieval.k), filters=filters, store=store)
@@ -169,8 +170,8 @@ def ensure_index(settings: Settings, paths: Sequence[str | Path] | None, *, defa
                  progress: Progress | None = None):
     """Ingest ``paths`` (incremental, so cheap when nothing changed); with no paths, ingest
     ``default`` only when the index is empty. Returns the ingest report, or None if nothing ran."""
-    from ..ingest import ingest
-    from ..store import Store
+    from ..index.store import Store
+    from ..ingest.pipeline import ingest
 
     if not paths:
         with Store(settings) as store:
@@ -187,10 +188,7 @@ def ensure_index(settings: Settings, paths: Sequence[str | Path] | None, *, defa
 # ---------------------------------------------------------------------- storage
 def save_run(run: Run, settings: Settings) -> Path:
     folder = settings.runs_dir / run.run_id
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / "run.json.partial"
-    tmp.write_text(json.dumps(run.to_dict(), ensure_ascii=False, indent=1, default=str), encoding="utf-8")
-    os.replace(tmp, folder / "run.json")   # a killed run never leaves a half-written run.json
+    atomic_write(folder / "run.json", json.dumps(run.to_dict(), ensure_ascii=False, indent=1, default=str))
     run.path = folder
     return folder
 
@@ -223,8 +221,7 @@ def load_run(settings: Settings, run_id: str, *, suite: str | None = None, mode:
 
 
 def _run_id(suite: Suite) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", suite.name.lower()).strip("-")[:30] or "suite"
-    return f"{dt.datetime.now():%Y%m%d-%H%M%S}-{slug}-{secrets.token_hex(2)}"
+    return f"{dt.datetime.now():%Y%m%d-%H%M%S}-{slug(suite.name, 30, default='suite')}-{secrets.token_hex(2)}"
 
 
 # ------------------------------------------------------------------ fingerprint
@@ -239,8 +236,10 @@ def _config(settings: Settings, filters) -> dict[str, Any]:
 
 
 def _fingerprint(settings: Settings, store, *, answers: bool) -> dict[str, Any]:
-    from .. import __version__, embeddings, prompts
-    from ..llm import model_label
+    from .. import __version__
+    from ..answer import prompts
+    from ..index import embeddings
+    from ..runtime.llm import model_label
 
     stats = store.stats()
     docs = sorted(r.doc_id for r in store.documents())
@@ -269,9 +268,9 @@ def _model_sha(settings: Settings) -> str:
                 if m.model in (tag, f"{tag}:latest"):
                     return str(m.digest or "")
             return ""
-        from .. import models
+        from ..runtime import gguf
 
-        return models.resolve(settings.llm.model, settings.models_dir, assemble_missing=False).sha256
+        return gguf.resolve(settings.llm.model, settings.models_dir, assemble_missing=False).sha256
     except Exception:   # the fingerprint documents a run; it must never stop one
         return ""
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from .. import frontmatter
 from ..errors import UsageError
 
 ITEM_FIELDS = ("id", "question", "reference", "facts", "gold_sources", "answerable", "tags", "notes")
@@ -101,12 +102,11 @@ def load_suite(path: str | Path) -> Suite:
 # ------------------------------------------------------------------------------ YAML
 def _from_yaml(text: str, path: Path) -> Suite:
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"Zeile {mark.line + 1}: " if mark else ""
-        raise SuiteError(path, [f"{where}kein gültiges YAML ({getattr(exc, 'problem', exc)})"]) from None
+        data = frontmatter.load_yaml(text)
+    except frontmatter.FrontMatterError as exc:
+        where = f"Zeile {exc.line}: " if exc.line else ""
+        raise SuiteError(path, [f"{where}kein gültiges YAML ({exc.problem})"]) from None
+    root = yaml.compose(text, Loader=yaml.SafeLoader)   # node tree (aliases not expanded) for line numbers
     problems: list[str] = []
     meta: dict[str, Any] = {}
     if isinstance(data, list):                    # a bare list of items is allowed too

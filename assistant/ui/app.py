@@ -1,29 +1,24 @@
 """The Gradio app: a status line and one tab per module, served on loopback by default.
 
-Tabs plug in by module name (like the CLI's commands): a module in this package with
-``TITLE`` and ``build(ctx)`` that is listed in ``TAB_MODULES`` appears as a tab as soon
-as it exists. The later tabs ("Antrag entwerfen", "Förderprogramme", "Evaluation") only
-need their module. ``ctx`` (:class:`UIContext`) gives a tab the settings, the shared
+Each tab is a module in this package with ``TITLE`` and ``build(ctx)``, listed in
+:data:`TABS` in the order shown. ``ctx`` (:class:`UIContext`) gives a tab the settings, the shared
 store and history, ``ctx.user(request)``, the status line (``ctx.status``, list it as an
 output to refresh it), ``ctx.on_load`` for page-load handlers, ``ctx.tabs`` (tab ids are
 the module names) and ``ctx.selected_programme`` (funding -> drafting hand-over).
 """
 from __future__ import annotations
 
-import importlib
 import logging
 from pathlib import Path
-from types import ModuleType
-from typing import Iterator
 
 import gradio as gr
 
 from ..config import Settings
 from ..history import History, start_retention
+from . import chat_tab, documents_tab, draft_tab, eval_tab, funding_tab
 from .context import UIContext
 
-# module name -> its tab; order is the order of the tabs
-TAB_MODULES = ["chat_tab", "documents_tab", "draft_tab", "funding_tab", "eval_tab"]
+TABS = [chat_tab, documents_tab, draft_tab, funding_tab, eval_tab]   # order of the tabs
 QUEUE_CONCURRENCY = 2          # events at once besides the chat (which follows the model's slots)
 QUEUE_MAX = 64                 # waiting events; more get a "busy" answer instead of piling up
 CACHE_CLEANUP = (3600, 3600)   # rendered pages and exports leave Gradio's cache after an hour
@@ -50,16 +45,6 @@ AUTH_MESSAGE = ("Pilot-Assistent – bitte mit Ihrem Benutzerkonto anmelden. "
                 "Nach fünf Fehlversuchen ist die Anmeldung für zehn Minuten gesperrt.")
 
 
-def tab_modules() -> Iterator[ModuleType]:
-    for name in TAB_MODULES:
-        try:
-            yield importlib.import_module(f"{__package__}.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__package__}.{name}":
-                raise   # the tab exists but one of its imports is broken: say so
-            continue
-
-
 def build_app(settings: Settings, *, history: History | None = None, backend_note: str = "",
               login: bool = False) -> gr.Blocks:
     ctx = UIContext(settings=settings, history=history or History(settings), backend_note=backend_note)
@@ -71,7 +56,7 @@ def build_app(settings: Settings, *, history: History | None = None, backend_not
         ctx.status = gr.Markdown(ctx.status_text(), elem_id="status")
         ctx.selected_programme = gr.State(None)
         with gr.Tabs(elem_id="tabs") as ctx.tabs:
-            for module in tab_modules():
+            for module in TABS:
                 name = module.__name__.rsplit(".", 1)[-1]
                 with gr.Tab(module.TITLE, id=name, elem_id=f"tab-{name.removesuffix('_tab')}"):
                     module.build(ctx)

@@ -7,10 +7,11 @@ from typing import Any, Iterator
 
 import gradio as gr
 
-from .. import chat
+from ..answer import chat
 from ..errors import UsageError, UserError
 from . import sources
 from .context import UIContext
+from .notice import notice
 from .privacy import build_privacy
 
 TITLE = "Chat"
@@ -19,12 +20,6 @@ log = logging.getLogger("assistant.ui")
 EMPTY_INDEX = UsageError("Es sind noch keine Dokumente indexiert, daher kann ich nichts nachschlagen.",
                          "No documents are indexed yet.",
                          "Im Tab „Dokumente“ Dateien hochladen (oder `pilot-assistant ingest ORDNER`)")
-
-
-def notice(exc: UserError) -> str:
-    """A German message the person can act on (shown above the sources, never a traceback)."""
-    fix = f"  \nAbhilfe: {exc.fix}" if exc.fix else ""
-    return f"⚠️ **{exc.de}**{fix}"
 
 
 def conversation_choices(ctx: UIContext, user: str) -> list[tuple[str, str]]:

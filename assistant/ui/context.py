@@ -8,7 +8,7 @@ from typing import Any, Iterator
 
 from ..config import Settings
 from ..history import History, user_of
-from ..store import Store
+from ..index.store import Store
 
 
 @dataclass
@@ -42,7 +42,7 @@ class UIContext:
             return int(store.stats()["documents"])
 
     def status_text(self, request: Any = None) -> str:
-        from ..llm import model_label
+        from ..runtime.llm import model_label
 
         s = self.settings.llm
         parts = [f"**Backend:** {s.backend}" + (f" ({self.backend_note})" if self.backend_note else ""),

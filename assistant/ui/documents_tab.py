@@ -6,9 +6,10 @@ from pathlib import Path
 
 import gradio as gr
 
-from .. import uploads
 from ..errors import UserError
+from ..ingest import uploads
 from .context import UIContext
+from .notice import notice
 
 TITLE = "Dokumente"
 log = logging.getLogger("assistant.ui")
@@ -74,11 +75,11 @@ def build(ctx: UIContext) -> None:
 
     def upload(paths: list[str] | None, coll: str, typ: str, request: gr.Request, progress=gr.Progress()):
         if not paths:
-            return {upload_note: "⚠️ **Bitte zuerst Dateien auswählen.**"}
+            return {upload_note: notice("Bitte zuerst Dateien auswählen.")}
         try:
             coll = uploads.check_collection(coll)
         except UserError as exc:   # nothing happened yet: the chosen files stay, only the name needs fixing
-            return {upload_note: f"⚠️ **{exc.de}**  \nAbhilfe: {exc.fix}"}
+            return {upload_note: notice(exc)}
         progress(0, desc="Indexiere …")
 
         def on_event(event: dict) -> None:
@@ -89,7 +90,7 @@ def build(ctx: UIContext) -> None:
             results = uploads.add_files([(p, Path(p).name) for p in paths], ctx.settings, collection=coll,
                                         type=None if typ == "auto" else typ, progress=on_event)
         except UserError as exc:   # e.g. a full disk: the index keeps what it had
-            return {upload_note: f"⚠️ **{exc.de}**" + (f"  \nAbhilfe: {exc.fix}" if exc.fix else ""),
+            return {upload_note: notice(exc),
                     files: None, **listing(request)}
         finally:
             for p in paths:   # the upload is stored (or refused); Gradio's temp copy must not linger
@@ -112,7 +113,7 @@ def build(ctx: UIContext) -> None:
             with ctx.store() as store:
                 done = uploads.remove_document(source, ctx.settings, store=store)
         except UserError as exc:
-            return {delete_note: f"⚠️ **{exc.de}**", **listing(request)}
+            return {delete_note: notice(exc), **listing(request)}
         extra = " Die gespeicherte Datei wurde ebenfalls gelöscht." if done["file"] else ""
         return {delete_note: f"„{Path(source).name}“ aus dem Index entfernt.{extra}", **listing(request)}
 

@@ -1,6 +1,6 @@
 """Tab "Antrag entwerfen": idea in, a cited draft out, section by section.
 
-A thin layer over drafting.py: the form makes an Idea, generation streams section by
+A thin layer over runner.py: the form makes an Idea, generation streams section by
 section (the progress list and the growing preview update while the model writes), and
 each section can be edited, regenerated or approved. Downloads are written by export.py.
 ``ctx.selected_programme`` (set by "Förderprogramme") preselects the programme.
@@ -15,10 +15,11 @@ from typing import Any, Iterator
 
 import gradio as gr
 
-from .. import drafting, export, templates
-from ..drafts import Draft
+from ..drafting import export, runner, templates
+from ..drafting.record import Draft
 from ..errors import UserError
 from ..history import LOCAL_USER
+from .notice import notice
 
 TITLE = "Antrag entwerfen"
 FORMATS = [("ODT (LibreOffice)", ".odt"), ("DOCX (Word)", ".docx"), ("PDF", ".pdf"), ("Markdown", ".md")]
@@ -30,11 +31,6 @@ log = logging.getLogger("assistant.ui")
 
 
 # --------------------------------------------------------------------------- views (pure)
-
-
-def notice(exc: UserError) -> str:
-    fix = f"  \nAbhilfe: {exc.fix}" if exc.fix else ""
-    return f"⚠️ **{exc.de}**{fix}"
 
 
 def progress_markdown(d: Draft | None, running: str | None = None) -> str:
@@ -87,7 +83,7 @@ def section_choices(d: Draft | None) -> list[tuple[str, str]]:
 
 
 def programme_choices(ctx) -> list[tuple[str, str]]:
-    from ..funding import load_all
+    from ..funding.finder import load_all
 
     try:
         programmes, _ = load_all(ctx.settings)
@@ -154,13 +150,13 @@ def build(ctx: Any) -> None:
         """The draft if it belongs to this user (ids are guessable only in theory; still check)."""
         if not d_id:
             return None
-        d = drafting.load_draft(d_id, ctx.settings)
+        d = runner.load_draft(d_id, ctx.settings)
         if not mine(d.owner, request):
             raise UserError("Dieser Entwurf gehört einer anderen Person.", "this draft belongs to someone else.")
         return d
 
     def previous_update(request: gr.Request, value: str | None = None):
-        rows = [r for r in drafting.list_drafts(ctx.settings) if mine(r["owner"], request)]
+        rows = [r for r in runner.list_drafts(ctx.settings) if mine(r["owner"], request)]
         return gr.update(choices=[(f"{r['title']} ({r['done']}/{r['sections']}, {r['updated'][:16]})", r["id"])
                                   for r in rows], value=value)
 
@@ -192,17 +188,17 @@ def build(ctx: Any) -> None:
     outputs = [draft_id, hint, progress, preview, section, editor, details, previous]
 
     def start(t, i, c, dep, b, dur, tpl, prog, request: gr.Request):
-        idea_obj = drafting.Idea(title=t or "", description=i or "", city=c or "", department=dep or "",
+        idea_obj = runner.Idea(title=t or "", description=i or "", city=c or "", department=dep or "",
                                  budget=b or None, duration_months=int(dur) if dur else None)
         try:
-            d = drafting.start_draft(idea_obj, tpl or "beschlussvorlage", ctx.settings, programme_id=prog or None,
+            d = runner.start_draft(idea_obj, tpl or "beschlussvorlage", ctx.settings, programme_id=prog or None,
                                      owner=ctx.user(request))
         except UserError as exc:
             yield {hint: notice(exc)}
             return
         yield {draft_id: d.id, **views(d), hint: "Entwurf angelegt, schreibe Abschnitte …",
                section: gr.update(choices=section_choices(d), value=None)}
-        yield from stream(d, drafting.run_sections(d, ctx.settings), request)
+        yield from stream(d, runner.run_sections(d, ctx.settings), request)
 
     limit = 1 if ctx.settings.llm.backend == "llamacpp" else 2
     start_btn.click(start, [title, idea, city, department, budget, duration, template, programme], outputs,
@@ -219,7 +215,7 @@ def build(ctx: Any) -> None:
             yield {hint: notice(exc)}
             return
         ids = {"one": [sid], "all": [s.id for s in d.sections if s.status != "approved"], "resume": None}[which]
-        yield from stream(d, drafting.run_sections(d, ctx.settings, section_ids=ids), request)
+        yield from stream(d, runner.run_sections(d, ctx.settings, section_ids=ids), request)
 
     def resume(d_id, request: gr.Request):
         yield from rerun(d_id, "resume", None, request)
@@ -260,8 +256,8 @@ def build(ctx: Any) -> None:
         try:
             if own(d_id, request) is None or not sid:
                 raise UserError("Bitte zuerst einen Abschnitt wählen.", "choose a section first.")
-            d = (drafting.edit_section(d_id, sid, text, ctx.settings) if what == "edit"
-                 else drafting.approve_section(d_id, sid, ctx.settings))
+            d = (runner.edit_section(d_id, sid, text, ctx.settings) if what == "edit"
+                 else runner.approve_section(d_id, sid, ctx.settings))
         except UserError as exc:
             return {hint: notice(exc)}
         text, notes = section_details(d, sid)

@@ -15,22 +15,19 @@ from typing import Any
 
 import gradio as gr
 
+from .. import config
 from ..config import BACKENDS, Settings
 from ..errors import UsageError, UserError
+from .notice import notice
 
 TITLE = "Evaluation"
-SUITE_DIR = Path(__file__).resolve().parents[2] / "evals" / "suites"
+SUITE_DIR = config.SUITES_DIR
 SUMMARY_HEADERS = ["Kennzahl", "Name", "Wert"]
 ITEM_HEADERS = ["id", "Tags", "Gold-Rang", "F1", "Fakten", "Quellen ok", "Belegt", "Ablehnung", "Zeit (s)"]
 log = logging.getLogger("assistant.ui")
 
 
 # --------------------------------------------------------------------------- views (pure)
-
-
-def notice(exc: UserError) -> str:
-    fix = f"  \nAbhilfe: {exc.fix}" if exc.fix else ""
-    return f"⚠️ **{exc.de}**{fix}"
 
 
 def suite_choices(folder: Path = SUITE_DIR) -> list[tuple[str, str]]:
@@ -41,12 +38,12 @@ def suite_choices(folder: Path = SUITE_DIR) -> list[tuple[str, str]]:
 def model_choices(settings: Settings, backend: str) -> list[str]:
     """Built-in GGUFs plus the configured model (llamacpp), or the tags the Ollama server has."""
     if backend == "ollama":
-        from ..llm import ollama_check
+        from ..runtime.llm import ollama_check
 
         status = ollama_check(settings, timeout=3)
         tags = status.get("models") or []
         return sorted(set(tags) | {settings.llm.ollama_model})
-    from ..models import MODELS
+    from ..runtime.gguf import MODELS
 
     return list(dict.fromkeys([settings.llm.model, *MODELS]))
 

@@ -17,10 +17,11 @@ from typing import Any
 import gradio as gr
 
 from ..errors import UserError
-from ..finance import euro, percent
-from ..funding import STATES, FundingResult, ProgrammeMatch, load_all, match_funding
-from ..ics import write_ics
-from ..programmes import APPLICANTS
+from ..funding.finance import euro, percent
+from ..funding.finder import STATES, FundingResult, ProgrammeMatch, load_all, match_funding
+from ..funding.ics import write_ics
+from ..funding.programmes import APPLICANTS
+from .notice import notice
 
 TITLE = "Förderprogramme"
 HEADERS = ["Programm", "Passung", "Quote", "Zuschuss", "Eigenanteil", "Frist"]
@@ -119,7 +120,7 @@ def build(ctx: Any) -> None:
                                 + [(f"{STATE_NAMES.get(s, s)} ({s})", s) for s in STATES])
             budget = gr.Textbox(label="Budget (EUR)", placeholder="z. B. 200.000", elem_id="funding-budget")
             search_btn = gr.Button("Programme finden", variant="primary", elem_id="funding-search")
-    notice = gr.Markdown("", elem_id="funding-notice")
+    notice_box = gr.Markdown("", elem_id="funding-notice")
     table = gr.Dataframe(headers=HEADERS, value=[], interactive=False, wrap=True, elem_id="funding-table")
     with gr.Row():
         pick = gr.Dropdown(label="Programm", choices=[], value=None, scale=4, elem_id="funding-pick")
@@ -135,8 +136,7 @@ def build(ctx: Any) -> None:
             result = match_funding(text or "", ctx.settings, applicant=who, state=land or None,
                                    budget=(money or "").strip() or None)
         except UserError as exc:
-            fix = f"  \nAbhilfe: {exc.fix}" if exc.fix else ""
-            return {notice: f"⚠️ **{exc.de}**{fix}"}
+            return {notice_box: notice(exc)}
         by_id = {m.programme.id: details_markdown(m) for m in result.results}
         first = result.results[0].programme.id if result.results else None
         note = (f"{len(result.results)} passende(s) Programm(e), {len(result.excluded)} ausgeschlossen."
@@ -145,11 +145,11 @@ def build(ctx: Any) -> None:
         if result.errors:
             note += (f"  \n⚠️ {len(result.errors)} Programmdatei(en) fehlerhaft: "
                      + ", ".join(e.name for e in result.errors))
-        return {notice: note, table: table_rows(result), shown: by_id, excluded: excluded_markdown(result),
+        return {notice_box: note, table: table_rows(result), shown: by_id, excluded: excluded_markdown(result),
                 pick: gr.update(choices=[(m.programme.name, m.programme.id) for m in result.results], value=first),
                 details: by_id.get(first, ""), handed: ""}
 
-    outputs = [notice, table, shown, excluded, pick, details, handed]
+    outputs = [notice_box, table, shown, excluded, pick, details, handed]
     search_btn.click(find, [idea, applicant, state, budget], outputs, concurrency_id="funding")
     idea.submit(find, [idea, applicant, state, budget], outputs, concurrency_id="funding")
     pick.change(lambda pid, by_id: (by_id or {}).get(pid, ""), [pick, shown], [details])

@@ -10,6 +10,7 @@ import gradio as gr
 
 from ..errors import UserError
 from .context import UIContext
+from .notice import notice
 
 EXPORT_TTL_S = 600
 
@@ -61,7 +62,7 @@ def build_privacy(ctx: UIContext):
             else:
                 body = ctx.history.export_markdown(user)
         except UserError as exc:
-            return gr.update(visible=False), f"⚠️ **{exc.de}**"
+            return gr.update(visible=False), notice(exc)
         folder = _export_dir()
         _sweep(folder)
         target = folder / secrets.token_hex(16) / f"pilot-assistent-verlauf.{'json' if kind == 'json' else 'md'}"
@@ -78,7 +79,7 @@ def build_privacy(ctx: UIContext):
         try:
             counts = ctx.history.delete_user(ctx.user(request))
         except UserError as exc:
-            return f"⚠️ **{exc.de}**", False
+            return notice(exc), False
         return (f"Gelöscht: {counts['conversations']} Gespräche, {counts['messages']} Nachrichten, "
                 f"{counts['audit']} Protokolleinträge."), False
 

@@ -1,0 +1,388 @@
+"""Where a draft is made: a project idea + a template -> cited sections, one at a time.
+
+Per section: targeted retrieval (the section's queries and the idea, against council
+papers, experience reports and the chosen programme's own guideline, fused by RRF) ->
+compressed, delimited passages in the versioned ``draft`` prompt -> generation within the
+word limit -> the same citation check as chat. Figures are never generated: financing and
+the deadline come from finance.py and reach the model as facts. The draft is saved after
+every section (record.py), so a failure in section 4 of 7 keeps 1–3 and can be resumed.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from langchain_core.messages import HumanMessage, SystemMessage
+
+from .. import text as T
+from ..answer import passages, prompts
+from ..config import Settings
+from ..errors import UsageError, UserError
+from ..funding import finance
+from ..funding.programmes import Programme
+from ..index import retrieval
+from ..index.filters import Filters
+from ..index.store import open_store
+from ..runtime import llm
+from ..types import Chunk, Hit
+from . import record, templates
+from .facts import check_requirements, facts_lines, fill, project_block, refresh
+from .finish import finish_section
+from .record import Draft, Idea, Requirement, Section, SourceRef
+
+__all__ = ["Idea", "Draft", "Section", "SourceRef", "Requirement", "DraftEvent", "DraftInterrupted", "check_idea",
+           "draft", "start_draft", "run_sections", "resume_draft", "regenerate_section", "regenerate_all",
+           "edit_section", "approve_section", "load_draft", "list_drafts", "check_requirements", "find_programme"]
+
+TOKENS_PER_WORD = 2.0          # about 2 Qwen tokens per word of German administrative prose
+PER_DOC = 2                    # passages per document, so one long guideline cannot fill a prompt
+
+
+@dataclass
+class DraftEvent:
+    kind: str                  # "section_start" | "token" | "section_done"
+    draft: Draft
+    section_id: str = ""
+    index: int = 0             # 1-based among the sections this run generates
+    total: int = 0
+    text: str = ""
+
+
+class DraftInterrupted(UserError):
+    """A section failed (usually the model); everything before it is saved and resumable."""
+
+    def __init__(self, draft: Draft, section: Section, cause: BaseException) -> None:
+        done = sum(1 for s in draft.sections if s.status not in ("pending", "failed"))
+        reason_de = getattr(cause, "de", str(cause))
+        reason_en = getattr(cause, "en", str(cause))
+        super().__init__(
+            f"Abschnitt „{section.heading}“ ist fehlgeschlagen: {reason_de}. Entwurf {draft.id} ist "
+            f"gespeichert ({done} von {len(draft.sections)} Abschnitten fertig).",
+            f"section '{section.heading}' failed: {reason_en}. Draft {draft.id} is saved "
+            f"({done} of {len(draft.sections)} sections done).",
+            f"Ursache beheben, dann fortsetzen: pilot-assistant draft --resume {draft.id}")
+        self.draft = draft
+
+    def to_dict(self) -> dict[str, str]:
+        return {**super().to_dict(), "draft_id": self.draft.id}
+
+
+# ----------------------------------------------------------------------------- input
+
+
+def check_idea(idea: Idea) -> Idea:
+    description = (idea.description or "").strip()
+    title = (idea.title or "").strip()
+    if not description and not title:
+        raise UsageError("Die Projektidee ist leer: bitte Titel und einige Sätze angeben.",
+                         "the project idea is empty: give a title and a few sentences.",
+                         'pilot-assistant draft --idea "Ein KI-Assistent für …" oder --idea idee.txt')
+    if not title:   # the first clause of the idea names the project well enough for a Betreff
+        title = re.split(r"(?<=[.!?:])\s|\n", description, maxsplit=1)[0].rstrip(".!?:")
+        title = title if len(title) <= 120 else " ".join(title[:117].split()[:-1]) + " …"
+    budget = finance.parse_amount(idea.budget)
+    months = idea.duration_months
+    if months is not None and not (isinstance(months, int) and 1 <= months <= 120):
+        raise UsageError(f"Laufzeit {months!r} ist ungültig (1–120 Monate)", f"duration {months!r} invalid (1–120 months)",
+                         "--duration 18")
+    return Idea(title=title, description=description or title, city=(idea.city or "").strip(),
+                department=(idea.department or "").strip(), budget=budget, duration_months=months,
+                programme_id=idea.programme_id or None)
+
+
+def find_programme(programme_id: str, settings: Settings, programmes: list[Programme] | None = None) -> Programme:
+    """The programme by id, from the same files the funding finder reads (funding.load_all)."""
+    if programmes is None:
+        from ..funding.finder import load_all
+        programmes = load_all(settings)[0]
+    for p in programmes:
+        if p.id == programme_id:
+            return p
+    ids = ", ".join(sorted(p.id for p in programmes)) or "keine"
+    raise UsageError(f"Unbekanntes Förderprogramm {programme_id!r}. Vorhanden: {ids}",
+                     f"unknown funding programme {programme_id!r}. Available: {ids}", "pilot-assistant funding list")
+
+
+# ----------------------------------------------------------------------------- retrieval
+
+
+def programme_chunks(programme: Programme) -> list[Chunk]:
+    """The programme's own text as passages, for when its file is not in the index."""
+    out = []
+    for i, part in enumerate(p.strip() for p in re.split(r"\n(?=#{1,3} )", programme.body)):
+        if len(part) >= 40:
+            out.append(Chunk(chunk_id=f"programme:{programme.id}:{i}", doc_id=f"programme:{programme.id}",
+                             text=part, source=programme.path, title=programme.name, type="funding",
+                             section=part.splitlines()[0].lstrip("# ").strip()))
+    return out
+
+
+def _guideline_source(programme: Programme, store) -> str | None:
+    """The indexed copy of the programme's file (matched by name: the corpus may live anywhere)."""
+    name = Path(programme.path).name
+    return next((r.source for r in store.documents() if r.type == "funding" and Path(r.source).name == name), None)
+
+
+def substantive(text: str) -> bool:
+    """Worth a place in a prompt: not a bare link list or a one-line stub."""
+    return len(re.sub(r"https?://\S+|[#*\-\s]+", " ", text).strip()) >= 80
+
+
+def gather(queries: list[str], source_types: list[str], settings: Settings, store, *,
+           programme: Programme | None = None, guideline: str | None = None, indexed: bool = True) -> list[Hit]:
+    """One ranking per (source type, query), fused by RRF; at most PER_DOC passages per document.
+
+    Each query is embedded once for all source types (embedding is the slow step on a busy
+    2-core machine), which is why this fuses per query with retrieval.fuse, not retrieval.search."""
+    from ..index.embeddings import embed_query
+
+    rankings: list[list[str]] = []
+    own: dict[str, Chunk] = {}
+    similarity: dict[str, float] = {}
+    kinds = [k for k in source_types if indexed or (k == "funding" and programme is not None)]
+    use_index = indexed and any(not (k == "funding" and programme is not None and guideline is None) for k in kinds)
+    vectors = [embed_query(q) for q in queries] if use_index else []   # lock + per-call threads
+    for kind in kinds:
+        for q, vec in zip(queries, vectors if use_index else [None] * len(queries)):
+            if kind == "funding" and programme is not None and guideline is None:
+                q_stems = T.stems(q)   # guideline not indexed: rank the programme's own text
+                chunks = sorted(programme_chunks(programme), key=lambda c: -len(q_stems & T.stems(c.text)))[:8]
+                own.update((c.chunk_id, c) for c in chunks)
+                rankings.append([c.chunk_id for c in chunks])
+                continue
+            filters = Filters(source=guideline) if kind == "funding" and guideline else Filters(type=kind)
+            fused, dense, _ = retrieval.fuse(q, vec, store, filters.resolve(store), settings.retrieval.candidates,
+                                             settings.retrieval.rrf_k)
+            rankings.append([cid for cid, _ in fused[:8]])
+            for cid, dist in dense:
+                similarity[cid] = max(similarity.get(cid, 0.0), 1.0 - dist)
+    fused = retrieval.rrf(rankings, k=settings.retrieval.rrf_k)
+    stored = {c.chunk_id: c for c in store.get_chunks([cid for cid, _ in fused if cid not in own])} if indexed else {}
+    out: list[Hit] = []
+    per_doc: dict[str, int] = {}
+    for cid, score in fused:
+        c = own.get(cid) or stored.get(cid)
+        if c is None or per_doc.get(c.doc_id, 0) >= PER_DOC or not substantive(c.text):
+            continue
+        per_doc[c.doc_id] = per_doc.get(c.doc_id, 0) + 1
+        out.append(Hit(chunk=c, score=score, rank=len(out) + 1, similarity=similarity.get(cid)))
+        if len(out) >= settings.retrieval.k:
+            break
+    return out
+
+
+# ----------------------------------------------------------------------------- generation
+
+
+def build_messages(prompt: prompts.Prompt, project: str, facts: str, texts: list[str], hits: list[Hit],
+                   tsec: templates.TemplateSection, language: str, idea: Idea, programme: Programme | None) -> list:
+    blocks = []
+    for n, (text, hit) in enumerate(zip(texts, hits), start=1):
+        page = f' seite="{hit.chunk.page}"' if hit.chunk.page else ""
+        title = hit.chunk.title + (f" (Drucksache {hit.chunk.paper_number})" if hit.chunk.paper_number else "")
+        blocks.append(prompt["source"].format(n=n, title=passages.clean(title), page=page, text=text))
+    user = prompt["user"].format(
+        project=project, facts=(facts if tsec.facts else "") or prompt["no_facts"], sources="\n".join(blocks) or prompt["no_sources"],
+        heading=tsec.heading, word_limit=tsec.word_limit, purpose=fill(tsec.purpose, idea, programme),
+        guidance=fill(tsec.guidance, idea, programme), language=prompt.parts.get(f"language_{language}", ""))
+    return [SystemMessage(prompt["system"]), HumanMessage(user)]
+
+
+def _limited(chat_model, max_tokens: int):
+    """The same model with a per-section output budget (embedded: max_tokens, Ollama: num_predict)."""
+    for attr in ("max_tokens", "num_predict"):
+        if attr in getattr(type(chat_model), "model_fields", {}):
+            return chat_model.model_copy(update={attr: max_tokens})
+    return chat_model
+
+
+# ----------------------------------------------------------------------------- runs
+
+Progress = Callable[[DraftEvent], None]
+
+
+def _template_of(draft: Draft, settings: Settings) -> templates.Template:
+    """The template as it was when the draft began: a later edit of the YAML cannot reshuffle it."""
+    if draft.template_snapshot:
+        return templates.from_dict(draft.template_snapshot, f"{draft.template}@{draft.template_version}")
+    return templates.load_template(draft.template, settings)
+
+
+def _programme_of(draft: Draft, settings: Settings, programmes: list[Programme] | None) -> Programme | None:
+    return find_programme(draft.programme_id, settings, programmes) if draft.programme_id else None
+
+
+def start_draft(idea: Idea, template_name: str, settings: Settings, *, programme_id: str | None = None,
+                today: dt.date | None = None, programmes: list[Programme] | None = None, owner: str = "") -> Draft:
+    """Create and save a draft with its computed parts; no section is generated yet."""
+    idea = check_idea(idea)
+    template = templates.load_template(template_name, settings)
+    programme_id = programme_id or idea.programme_id
+    programme = find_programme(programme_id, settings, programmes) if programme_id else None
+    idea.programme_id = programme.id if programme else None
+    today = today or dt.date.today()
+    draft = Draft(id=record.new_id(idea.title, today), template=template.name, template_version=template.version,
+                  template_title=template.title, language=template.language, idea=idea,
+                  sections=[Section(id=s.id, heading=s.heading, level=s.level, kind=s.kind, word_limit=s.word_limit)
+                            for s in template.sections],
+                  programme_id=idea.programme_id, programme_name=programme.name if programme else "",
+                  model=llm.model_label(settings), prompt=prompts.load("draft").id, created=record.now(),
+                  template_snapshot=template.to_dict(), owner=owner)
+    refresh(draft, template, programme, today)
+    record.save(draft, settings.drafts_dir)
+    return draft
+
+
+def run_sections(draft: Draft, settings: Settings, *, section_ids: list[str] | None = None, chat_model=None,
+                 store=None, today: dt.date | None = None,
+                 programmes: list[Programme] | None = None) -> Iterator[DraftEvent]:
+    """Generate the given sections (default: every pending or failed one), saving after each.
+
+    Yields events for progress and streaming; raises DraftInterrupted (draft saved) when a
+    section fails."""
+    template = _template_of(draft, settings)
+    programme = _programme_of(draft, settings, programmes)
+    refresh(draft, template, programme, today or dt.date.today())
+    wanted = set(section_ids) if section_ids is not None else None
+    todo = []
+    for s in draft.sections:
+        tsec = template.section(s.id)
+        if tsec is not None and tsec.generates and (s.id in wanted if wanted is not None
+                                                     else s.status in ("pending", "failed")):
+            todo.append(s)
+    record.save(draft, settings.drafts_dir)
+    if not todo:
+        return
+    prompt = prompts.load("draft")
+    draft.model, draft.prompt = llm.model_label(settings), prompt.id
+    with open_store(settings, store) as store:
+        indexed = store.stats()["chunks"] > 0
+        if not indexed and "Keine Unterlagen indexiert" not in " ".join(draft.warnings):
+            draft.warnings.append("Keine Unterlagen indexiert: Abschnitte ohne Quellen (pilot-assistant ingest corpus/).")
+        guideline = _guideline_source(programme, store) if programme and indexed else None
+        project, facts = project_block(draft.idea), facts_lines(draft.idea, draft.facts,
+                                                                (draft.financing or {}).get("notes") or [])
+        for i, sec in enumerate(todo, 1):
+            yield DraftEvent("section_start", draft, sec.id, i, len(todo))
+            tsec = template.section(sec.id)
+            t0 = time.perf_counter()
+            try:
+                queries = list(dict.fromkeys([q for q in (fill(q, draft.idea, programme) for q in tsec.queries) if q]
+                                             + [f"{draft.idea.title} {draft.idea.description[:200]}"]))
+                hits = gather(queries, tsec.source_types, settings, store, programme=programme,
+                              guideline=guideline, indexed=indexed)
+                texts, dropped = passages.select(hits, " ".join(queries), total=settings.retrieval.context_chars,
+                                                 per_passage=settings.retrieval.context_chars_per_passage)
+                hits = [h for h, p in zip(hits, texts) if p]
+                texts = [p for p in texts if p]
+                messages = build_messages(prompt, project, facts, texts, hits, tsec, draft.language,
+                                          draft.idea, programme)
+                chat_model = chat_model or llm.get_chat_model(settings)
+                budget = min(settings.llm.max_tokens, int(tsec.word_limit * TOKENS_PER_WORD) + 24)
+                t1, first, raw, pieces = time.perf_counter(), None, "", 0
+                for piece in llm.stream_text(_limited(chat_model, budget), messages):
+                    first = first or time.perf_counter()
+                    raw, pieces = raw + piece, pieces + 1
+                    yield DraftEvent("token", draft, sec.id, i, len(todo), piece)
+                t2 = time.perf_counter()
+            except Exception as exc:   # the model, the index or the disk: keep what is done
+                sec.status, sec.error, sec.updated = "failed", str(exc), record.now()
+                record.save(draft, settings.drafts_dir)
+                raise DraftInterrupted(draft, sec, exc) from exc
+            # llama.cpp streams one token per piece: reaching the budget means the text was cut off
+            finish_section(sec, tsec, raw, hits, f"{project}\n{facts}\n{tsec.guidance}", dropped,
+                           truncated=pieces >= budget - 1)
+            sec.model, sec.prompt, sec.seconds = draft.model, prompt.id, round(time.perf_counter() - t0, 2)
+            sec.timings = {"retrieval_s": round(t1 - t0, 2), "first_token_s": round((first or t2) - t1, 2),
+                           "generation_s": round(t2 - (first or t2), 2)}
+            draft.requirements = check_requirements(programme, template, {s.id: s.text for s in draft.sections})
+            record.save(draft, settings.drafts_dir)
+            yield DraftEvent("section_done", draft, sec.id, i, len(todo))
+
+
+def _consume(events: Iterator[DraftEvent], progress: Progress | None) -> None:
+    for event in events:
+        if progress:
+            progress(event)
+
+
+def draft(idea: Idea, template_name: str, settings: Settings, *, programme_id: str | None = None,
+          progress: Progress | None = None, today: dt.date | None = None, chat_model=None, store=None,
+          programmes: list[Programme] | None = None) -> Draft:
+    """A whole draft: create, generate every section, save. See run_sections for failures."""
+    d = start_draft(idea, template_name, settings, programme_id=programme_id, today=today, programmes=programmes)
+    _consume(run_sections(d, settings, chat_model=chat_model, store=store, today=today, programmes=programmes),
+             progress)
+    return d
+
+
+def load_draft(draft_id: str, settings: Settings) -> Draft:
+    return record.load(draft_id, settings.drafts_dir)
+
+
+def list_drafts(settings: Settings, owner: str | None = None) -> list[dict]:
+    """Saved drafts, newest first; with ``owner`` only that person's."""
+    return [d for d in record.summaries(settings.drafts_dir) if owner is None or d["owner"] == owner]
+
+
+def resume_draft(draft_id: str, settings: Settings, *, progress: Progress | None = None, today: dt.date | None = None,
+                 chat_model=None, store=None, programmes: list[Programme] | None = None) -> Draft:
+    """Continue a draft: generate the sections that are pending or failed; the rest stay."""
+    d = load_draft(draft_id, settings)
+    _consume(run_sections(d, settings, chat_model=chat_model, store=store, today=today, programmes=programmes),
+             progress)
+    return d
+
+
+def regenerate_section(draft_id: str, section_id: str, settings: Settings, *, progress: Progress | None = None,
+                       today: dt.date | None = None, chat_model=None, store=None,
+                       programmes: list[Programme] | None = None) -> Draft:
+    """Generate one section again (even an approved or edited one: the user asked for it)."""
+    d = load_draft(draft_id, settings)
+    d.section(section_id)   # unknown id -> clear error
+    _consume(run_sections(d, settings, section_ids=[section_id], chat_model=chat_model, store=store, today=today,
+                          programmes=programmes), progress)
+    return d
+
+
+def regenerate_all(draft_id: str, settings: Settings, *, progress: Progress | None = None,
+                   today: dt.date | None = None, chat_model=None, store=None,
+                   programmes: list[Programme] | None = None) -> Draft:
+    """Generate every section again except the approved ones."""
+    d = load_draft(draft_id, settings)
+    ids = [s.id for s in d.sections if s.status != "approved"]
+    _consume(run_sections(d, settings, section_ids=ids, chat_model=chat_model, store=store, today=today,
+                          programmes=programmes), progress)
+    return d
+
+
+def edit_section(draft_id: str, section_id: str, text: str, settings: Settings) -> Draft:
+    """Replace a section's text by hand; its sources stay listed, numbers it cites must exist."""
+    d = load_draft(draft_id, settings)
+    sec = d.section(section_id)
+    sec.text, sec.status, sec.error, sec.updated = (text or "").strip(), "edited", "", record.now()
+    cited = {int(n) for n in re.findall(r"\[(\d+)\]", sec.text)}
+    missing = sorted(cited - {s.n for s in sec.cited})
+    sec.warnings = [f"Quellennummern ohne Quelle in diesem Abschnitt: {', '.join(map(str, missing))}"] if missing else []
+    template = _template_of(d, settings)
+    d.requirements = check_requirements(_programme_of(d, settings, None), template,
+                                        {s.id: s.text for s in d.sections})
+    record.save(d, settings.drafts_dir)
+    return d
+
+
+def approve_section(draft_id: str, section_id: str, settings: Settings, approved: bool = True) -> Draft:
+    """Approved sections are kept when the whole draft is regenerated."""
+    d = load_draft(draft_id, settings)
+    sec = d.section(section_id)
+    if approved and sec.status in ("pending", "failed"):
+        raise UsageError(f"Abschnitt „{sec.heading}“ ist noch nicht entworfen", f"section '{sec.heading}' has no text yet",
+                         "Abschnitt zuerst erzeugen oder bearbeiten")
+    sec.status = "approved" if approved else ("drafted" if sec.status == "approved" else sec.status)
+    sec.updated = record.now()
+    record.save(d, settings.drafts_dir)
+    return d
