@@ -105,3 +105,21 @@ def numbers(text: str) -> set[str]:
             n = n.replace(".", "")
         out.add(n.replace(",", "."))
     return out
+
+
+_MARKUP = [
+    (re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+", re.M), ""),          # headings
+    (re.compile(r"(\*\*|__)(\S(?:.*?\S)?)\1"), r"\2"),           # bold
+    (re.compile(r"(?<![\w*])\*(\S(?:[^*]*?\S)?)\*(?![\w*])"), r"\1"),   # italics
+    (re.compile(r"`([^`]*)`"), r"\1"),                             # inline code
+    (re.compile(r"!?\[([^\]]*)\]\([^)]*\)"), r"\1"),                 # links and images
+    (re.compile(r"^[ \t]*\|?[ \t]*:?-{3,}.*$", re.M), ""),          # table rules
+    (re.compile(r"[ \t]*\|[ \t]*"), " · "),                           # table cells
+]
+
+
+def plain(markdown: str) -> str:
+    """Markdown as a reader sees it (for snippets): no #, ** or table pipes, text kept."""
+    for pattern, repl in _MARKUP:
+        markdown = pattern.sub(repl, markdown)
+    return re.sub(r"(?: · )(?:\s*·\s*)+", " · ", markdown)

@@ -1,7 +1,8 @@
 """`pilot-assistant eval SUITE`: run an evaluation suite, store the run, write the report.
 
     pilot-assistant eval SUITE [--json] [--report DIR] [--compare RUN_ID] [--fail-under METRIC=VALUE ...]
-                               [--limit N] [--retrieval-only] [--ingest PATH] [--judge]
+                               [--limit N] [--sample N --seed S] [--pipeline default,naive,oracle]
+                               [--retrieval-only] [--ingest PATH] [--judge]
     pilot-assistant eval runs [--json]
 """
 from __future__ import annotations
@@ -25,6 +26,13 @@ def register(sub) -> None:
     p.add_argument("--fail-under", dest="fail_under", metavar="METRIK=WERT", nargs="+", action="extend", default=[],
                    help="Exit-Code 1, wenn eine Kennzahl darunter liegt, z. B. --fail-under hit@5=0.9 mrr=0.8")
     p.add_argument("--limit", type=int, metavar="N", help="nur die ersten N Fragen")
+    p.add_argument("--sample", type=int, metavar="N",
+                   help="eine feste Zufallsstichprobe von N Fragen (Anteil unbeantwortbarer Fragen wie in der Suite)")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="Startwert der Stichprobe (gleich = dieselben Fragen)")
+    p.add_argument("--pipeline", action="append", default=[], metavar="NAME",
+                   help="wer antwortet: default (der Assistent), naive (3 ganze Passagen, schlichter Prompt), "
+                        "oracle (nur die Goldpassage); mehrere mit Komma oder wiederholt – sie laufen auf denselben "
+                        "Fragen und kommen in einen gemeinsamen Bericht")
     p.add_argument("--retrieval-only", dest="retrieval_only", action="store_true",
                    help="nur die Suche bewerten, ohne Sprachmodell (schnell; für CI)")
     p.add_argument("--ingest", metavar="PFAD", action="append",
@@ -39,50 +47,78 @@ def register(sub) -> None:
 def run(args, settings) -> int:
     if args.suite == "runs" and not Path(args.suite).exists():
         return _list(args, settings)
+    from ..evaluation import pipelines
     from ..evaluation.compare import compare_runs, to_markdown
-    from ..evaluation.report import write_report
+    from ..evaluation.report import write_pipelines_report, write_report
     from ..evaluation.results import METRICS
     from ..evaluation.runner import ensure_index, list_runs, load_run, run_eval, save_run
     from ..evaluation.suites import load_suite
 
     gates = parse_gates(args.fail_under, METRICS)
+    names = pipelines.check(args.pipeline)
+    if args.retrieval_only and args.pipeline:
+        raise UsageError("--pipeline braucht Antworten; nicht mit --retrieval-only kombinierbar",
+                         "--pipeline needs answers; it cannot be combined with --retrieval-only", "eine Option weglassen")
     suite = load_suite(args.suite)   # a broken suite or an unknown --compare run should fail before a long run
     mode = "retrieval" if args.retrieval_only else "answer"
     base = load_run(settings, args.compare, suite=suite.name, mode=mode) if args.compare else None
+    results = []
     with _Progress() as progress:
         ensure_index(settings, args.ingest, default=suite.corpus or Path("corpus"), progress=progress)
-        result = run_eval(args.suite, settings, limit=args.limit, retrieval_only=args.retrieval_only,
-                          progress=progress, judge=args.judge, filters=filters_from(args))
-    comparison = compare_runs(base, result) if base is not None else None
-    history = [r for r in list_runs(settings) if r.run_id != result.run_id and r.mode == result.mode
-               and r.suite.get("name") == result.suite.get("name")][:4][::-1]
-    out_dir = Path(args.report) if args.report else result.path / "report"
-    result.report = write_report(result, out_dir, comparison=comparison, history=history,
-                                 cache_dir=settings.data_dir / "cache" / "matplotlib")
-    save_run(result, settings)
+        for name in names[:1] if args.retrieval_only else names:
+            results.append(run_eval(args.suite, settings, limit=args.limit, retrieval_only=args.retrieval_only,
+                                    progress=progress, judge=args.judge, filters=filters_from(args),
+                                    pipeline=name, sample=args.sample, seed=args.seed))
+    outputs = {}
+    for result in results:
+        comparison = compare_runs(base, result) if base is not None and result is results[0] else None
+        history = [r for r in list_runs(settings) if r.run_id != result.run_id and r.mode == result.mode
+                   and r.suite.get("name") == result.suite.get("name")
+                   and r.pipeline == result.pipeline][:4][::-1]
+        out_dir = Path(args.report) / (result.pipeline or "retrieval") if args.report and len(results) > 1 \
+            else Path(args.report) if args.report else result.path / "report"
+        result.report = write_report(result, out_dir, comparison=comparison, history=history,
+                                     cache_dir=settings.data_dir / "cache" / "matplotlib")
+        save_run(result, settings)
+        outputs[result.pipeline or "retrieval"] = (_data(result, comparison), comparison)
+    result = results[0]
+    data, comparison = outputs[result.pipeline or "retrieval"]
     failed = check_gates(gates, result.summary.aggregates)
-
-    data = {"run_id": result.run_id, "suite": result.suite, "mode": result.mode,
-            "model": result.fingerprint.get("model"), "aggregates": result.summary.aggregates,
-            "counts": result.summary.counts, "per_tag": result.summary.per_tag, "run_dir": str(result.path),
-            "report": result.report, "seconds": result.seconds}
-    if comparison is not None:
-        data["comparison"] = comparison.to_dict()
     if gates:
         data["fail_under"] = {"passed": not failed, "failed": failed}
-    lines = [f"Lauf {result.run_id} ({result.mode}, {result.summary.counts['items']} Fragen, {result.seconds:.0f} s)"]
-    for name, value in result.summary.aggregates.items():
-        shown = _fmt(value) if not name.endswith("_ms") or value is None else f"{value:.0f}"
-        lines.append(f"  {name:<22} {shown:>9}   {METRICS[name][0]}")
+    if len(results) > 1:
+        together = Path(args.report) if args.report else result.path / "pipelines"
+        data["pipelines"] = {name: d for name, (d, _) in outputs.items()}
+        data["pipelines_report"] = write_pipelines_report(results, together,
+                                                          cache_dir=settings.data_dir / "cache" / "matplotlib")
+    lines = []
+    for r in results:
+        lines.append(f"Lauf {r.run_id} ({r.mode}{', ' + r.pipeline if r.pipeline else ''}, "
+                     f"{r.summary.counts['items']} Fragen, {r.seconds:.0f} s)")
+        for name, value in r.summary.aggregates.items():
+            shown = _fmt(value) if not name.endswith("_ms") or value is None else f"{value:.0f}"
+            lines.append(f"  {name:<24} {shown:>9}   {METRICS[name][0]}")
     if comparison is not None:
         lines += ["", to_markdown(comparison, max_items=20)]
     lines += ["", f"Bericht: {result.report['html']}", f"         {result.report['markdown']}"]
+    if "pipelines_report" in data:
+        lines += [f"Pipelines im Vergleich: {data['pipelines_report']['html']}"]
     emit(data, args.json, "\n".join(lines))
     if failed:
         print("Unter der Schwelle / below threshold: " + ", ".join(
             f"{f['metric']} = {_fmt(f['value'])} < {f['threshold']}" for f in failed), file=sys.stderr)
         return 1
     return 0
+
+
+def _data(result, comparison) -> dict:
+    data = {"run_id": result.run_id, "suite": result.suite, "mode": result.mode, "pipeline": result.pipeline,
+            "model": result.fingerprint.get("model"), "aggregates": result.summary.aggregates,
+            "counts": result.summary.counts, "per_tag": result.summary.per_tag, "run_dir": str(result.path),
+            "report": result.report, "seconds": result.seconds, "sample": result.sample}
+    if comparison is not None:
+        data["comparison"] = comparison.to_dict()
+    return data
 
 
 def parse_gates(specs: list[str], known: dict) -> dict[str, float]:

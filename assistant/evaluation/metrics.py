@@ -182,6 +182,18 @@ def missing_facts(facts: Sequence[str], answer: str) -> list[str]:
     return [f for f in facts if not fact_contained(f, answer)]
 
 
+def answer_sentence_recall(sentences: Sequence[str], answer: str) -> float | None:
+    """Share of the content words of the gold answer sentences that the answer carries.
+
+    For extractive gold (annotated answer sentences) a fact is a content word: a stem of a
+    folded, non-stopword token (``assistant.text.stems``). Citation markers in the answer do
+    not count. None when the gold sentences have no content words."""
+    gold = set().union(*(T.stems(s) for s in sentences)) if sentences else set()
+    if not gold:
+        return None
+    return len(gold & T.stems(CITE.sub(" ", answer or ""))) / len(gold)
+
+
 # ---------------------------------------------------------------- citations
 def citation_validity(cited: Sequence[int], n_sources: int, removed: int = 0) -> float | None:
     """Share of [n] markers that resolve to a source shown to the model.
@@ -192,6 +204,13 @@ def citation_validity(cited: Sequence[int], n_sources: int, removed: int = 0) ->
         return None
     valid = sum(1 for n in cited if 1 <= n <= n_sources)
     return valid / total
+
+
+def gold_cited(cited: Sequence[SourceRef], gold: Sequence[GoldSource]) -> float | None:
+    """1.0 when at least one citation is a gold source (page-exact where the gold lists pages)."""
+    if not gold:
+        return None
+    return 1.0 if any(source_matches(ref, g) for ref in cited for g in gold) else 0.0
 
 
 def citation_accuracy(cited: Sequence[SourceRef], gold: Sequence[GoldSource]) -> float | None:

@@ -34,8 +34,89 @@ def write_report(run: Run, out_dir: str | Path, *, comparison: Comparison | None
     return {"markdown": str(md), "html": str(page), "plots": [str(out / p) for p in plots.values()]}
 
 
-# ---------------------------------------------------------------------- plots
-def _plots(run: Run, out: Path, runs: list[Run], cache_dir) -> dict[str, str]:
+# One report for pipelines measured together: the product beside its baselines.
+PIPELINE_METRICS = ["answer_sentence_recall", "facts_recall", "gold_cited", "citation_accuracy", "faithfulness",
+                    "refusal_recall", "false_refusal_rate", "refusal_accuracy", "first_token_p50_ms",
+                    "first_token_p95_ms", "total_p50_ms"]
+
+
+def write_pipelines_report(runs: Sequence[Run], out_dir: str | Path, *,
+                           cache_dir: str | Path | None = None) -> dict[str, str]:
+    """report.md/report.html comparing runs of different pipelines on the same items."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    plots = _pipeline_plot(runs, out, cache_dir)
+    blocks = _pipeline_blocks(runs, plots)
+    md, page = out / "report.md", out / "report.html"
+    md.write_text(_markdown(blocks), encoding="utf-8")
+    first = runs[0]
+    page.write_text(_html(blocks, title=f"Pipelines {first.suite.get('name', '')} – {first.run_id}", folder=out),
+                    encoding="utf-8")
+    return {"markdown": str(md), "html": str(page), "plots": [str(out / p) for p in plots.values()]}
+
+
+def _pipeline_plot(runs: Sequence[Run], out: Path, cache_dir) -> dict[str, str]:
+    plt = _pyplot(cache_dir)
+    names = [m for m in PIPELINE_METRICS if not m.endswith("_ms")
+             and any(r.summary.aggregates.get(m) is not None for r in runs)]
+    if not names:
+        return {}
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.0 * len(names) + 2), 3.8))
+    width = 0.8 / len(runs)
+    for i, r in enumerate(runs):
+        ax.bar([x + i * width - 0.4 + width / 2 for x in range(len(names))],
+               [_nan(r.summary.aggregates.get(m)) for m in names], width, label=r.pipeline or r.mode)
+    ax.set_xticks(range(len(names)), [METRICS[m][0] for m in names], rotation=30, ha="right", fontsize=8)
+    ax.set_ylim(0, 1.05)
+    ax.set_title("Pipelines im Vergleich (dieselben Fragen, dasselbe Modell)")
+    ax.legend(fontsize=8)
+    return {"pipelines": _save(fig, out / "pipelines.png", plt)}
+
+
+def _pipeline_blocks(runs: Sequence[Run], plots: dict[str, str]) -> list[tuple]:
+    first = runs[0]
+    fp = first.fingerprint
+    sample = first.sample
+    b: list[tuple] = [("h1", f"Pipelines im Vergleich: {first.suite.get('name', '')}")]
+    b.append(("list", [
+        f"Läufe: {', '.join(f'{r.pipeline} = {r.run_id}' for r in runs)}",
+        f"Suite: {first.suite.get('path', '')} ({first.summary.counts.get('items', 0)} von "
+        f"{first.suite.get('items', 0)} Fragen"
+        + (f", Stichprobe --sample {sample.get('n')} --seed {sample.get('seed')}" if sample else "")
+        + (f", --limit {first.limit}" if first.limit else "") + ")",
+        f"Modell: {fp.get('model', '–')} (sha256 {str(fp.get('model_sha256') or '–')[:12]})",
+        "default = der Assistent; naive = die 3 besten ganzen Passagen der Hybridsuche mit schlichtem Prompt; "
+        "oracle = schlichter Prompt nur mit der Goldpassage",
+    ]))
+    rows = []
+    for m in PIPELINE_METRICS:
+        values = [r.summary.aggregates.get(m) for r in runs]
+        if all(v is None for v in values):
+            continue
+        rows.append([METRICS[m][0], f"`{m}`", *(_fmt(v) for v in values), METRICS[m][1]])
+    b.append(("table", ["Kennzahl", "Name", *(r.pipeline for r in runs), "Bedeutung"], rows))
+    if "pipelines" in plots:
+        b.append(("img", "Pipelines im Vergleich", plots["pipelines"]))
+    by_id = [{i.id: i for i in r.items} for r in runs]
+    b.append(("h2", "Einzelergebnisse"))
+    head = ["id", "beantwortbar", *(f"{r.pipeline}: Antwortsätze / Gold zitiert / abgelehnt" for r in runs)]
+    body = []
+    for item in first.items:
+        cells = [item.id, "ja" if item.answerable else "nein"]
+        for d in by_id:
+            i = d.get(item.id)
+            if i is None:
+                cells.append("–")
+                continue
+            m = i.metrics
+            cells.append(f"{_fmt(m.get('answer_sentence_recall'))} / {_fmt(m.get('gold_cited'))} / "
+                         + ("ja" if i.refused else "nein"))
+        body.append(cells)
+    b.append(("table", head, body))
+    return b
+
+
+def _pyplot(cache_dir):
     os.environ.setdefault("MPLBACKEND", "Agg")
     if cache_dir is not None:
         os.environ.setdefault("MPLCONFIGDIR", str(cache_dir))   # never ~/.config on a server account
@@ -43,6 +124,13 @@ def _plots(run: Run, out: Path, runs: list[Run], cache_dir) -> dict[str, str]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+# ---------------------------------------------------------------------- plots
+def _plots(run: Run, out: Path, runs: list[Run], cache_dir) -> dict[str, str]:
+    plt = _pyplot(cache_dir)
 
     files: dict[str, str] = {}
     names = [m for m in FRACTION_METRICS if any(r.summary.aggregates.get(m) is not None for r in runs)]
@@ -109,6 +197,8 @@ def _blocks(run: Run, comparison: Comparison | None, plots: dict[str, str]) -> l
     b.append(("list", [
         f"Lauf: {run.run_id} ({run.created}, {run.seconds:.0f} s)",
         f"Modus: {'nur Suche (ohne Sprachmodell)' if run.mode == 'retrieval' else 'Antworten'}"
+        + (f", Pipeline {run.pipeline}" if run.pipeline else "")
+        + (f", Stichprobe --sample {run.sample.get('n')} --seed {run.sample.get('seed')}" if run.sample else "")
         + (", mit LLM-Urteil" if run.judge else "") + (f", Stichprobe --limit {run.limit}" if run.limit else ""),
         f"Suite: {run.suite.get('path', '')} ({run.summary.counts.get('items', 0)} von {run.suite.get('items', 0)} "
         f"Fragen, sha256 {str(run.suite.get('sha256', ''))[:12]})",

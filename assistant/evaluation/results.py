@@ -22,6 +22,8 @@ METRICS: dict[str, tuple[str, str, bool]] = {
     "recall@5": ("Quellen-Recall@5", "share of the gold documents found in the top 5", True),
     "token_f1": ("Token-F1", "normalised token F1 of answer vs. reference", True),
     "facts_recall": ("Fakten enthalten", "share of the key facts found in the answer", True),
+    "answer_sentence_recall": ("Antwortsätze enthalten", "share of the gold answer sentences' content words in the answer", True),
+    "gold_cited": ("Goldquelle zitiert", "answerable questions whose answer cites a gold source", True),
     "cited": ("Mit Quelle", "answered questions whose answer cites at least one source", True),
     "citation_validity": ("Quellenangaben gültig", "share of [n] that resolve to a shown source", True),
     "citation_accuracy": ("Quellenangaben korrekt", "share of cited sources that are gold sources", True),
@@ -41,13 +43,15 @@ METRICS: dict[str, tuple[str, str, bool]] = {
     "total_p95_ms": ("Antwortzeit p95 (ms)", "time to the full answer, 95th percentile", False),
 }
 # per-item means; the item stores the reciprocal rank as "rr", averaged into "mrr"
-MEAN_METRICS = [*(f"hit@{k}" for k in RETRIEVAL_KS), "mrr", "recall@5", "token_f1", "facts_recall", "cited",
+MEAN_METRICS = [*(f"hit@{k}" for k in RETRIEVAL_KS), "mrr", "recall@5", "token_f1", "facts_recall",
+                "answer_sentence_recall", "gold_cited", "cited",
                 "citation_validity", "citation_accuracy", "faithfulness", "numbers_consistency",
                 "judge_correctness", "judge_faithfulness"]
-HEADLINE = ["hit@5", "mrr", "token_f1", "facts_recall", "citation_accuracy", "faithfulness", "refusal_accuracy"]
+HEADLINE = ["hit@5", "mrr", "answer_sentence_recall", "facts_recall", "gold_cited", "citation_accuracy", "faithfulness",
+            "refusal_accuracy"]
 # per-item metrics where a drop between runs is a regression (compare.py)
-ITEM_KEYS = ["rr", "hit@5", "token_f1", "facts_recall", "citation_accuracy", "faithfulness", "refusal_correct",
-             "judge_correctness"]
+ITEM_KEYS = ["rr", "hit@5", "token_f1", "facts_recall", "answer_sentence_recall", "gold_cited", "citation_accuracy",
+             "faithfulness", "refusal_correct", "judge_correctness"]
 
 
 def higher_is_better(metric: str) -> bool:
@@ -102,6 +106,8 @@ class Run:
     limit: int | None = None
     seconds: float = 0.0
     report: dict[str, str] = field(default_factory=dict)
+    pipeline: str = ""                          # who answered: default | naive | oracle ("" for retrieval runs)
+    sample: dict[str, Any] = field(default_factory=dict)   # {n, seed, ids} when a fixed sample ran
     path: Path | None = None                   # the run's folder (not stored in run.json)
 
     def to_dict(self) -> dict[str, Any]:
@@ -116,7 +122,8 @@ class Run:
         return cls(run_id=d["run_id"], created=d.get("created", ""), suite=d.get("suite", {}),
                    mode=d.get("mode", "answer"), config=d.get("config", {}), fingerprint=d.get("fingerprint", {}),
                    items=items, summary=summary, judge=d.get("judge", False), limit=d.get("limit"),
-                   seconds=d.get("seconds", 0.0), report=d.get("report", {}), path=path)
+                   seconds=d.get("seconds", 0.0), report=d.get("report", {}), pipeline=d.get("pipeline", ""),
+                   sample=d.get("sample", {}), path=path)
 
     def headline(self) -> dict[str, float | None]:
         return {m: self.summary.aggregates.get(m) for m in HEADLINE if m in self.summary.aggregates}

@@ -23,8 +23,10 @@ from ..fsutil import atomic_write
 from ..text import slug
 from ..types import Answer, Hit
 from . import metrics as M
+from . import pipelines
 from .results import DEPTH, RETRIEVAL_KS, ItemResult, Run, summarise
 from .suites import EvalItem, Suite, load_suite
+from .suites import sample as sample_items
 
 Progress = Callable[[dict], None]
 ROOT = config.PROJECT_ROOT
@@ -75,6 +77,10 @@ def _score_answer(item: EvalItem, answer: Answer, res: ItemResult, m: dict[str, 
         m["token_f1"] = M.token_f1(answer.answer, item.reference) if item.reference else None
         m["facts_recall"] = M.facts_recall(item.facts, answer.answer)
         res.missing_facts = M.missing_facts(item.facts, answer.answer)
+        if item.answer_sentences:   # a refusal carries no answer, whatever its list of nearby sources says
+            m["answer_sentence_recall"] = 0.0 if answer.refused else \
+                M.answer_sentence_recall(item.answer_sentences, answer.answer)
+        m["gold_cited"] = M.gold_cited([] if answer.refused else cited, item.gold_sources)
     if answer.refused:
         return
     if item.answerable:
@@ -89,8 +95,12 @@ def _score_answer(item: EvalItem, answer: Answer, res: ItemResult, m: dict[str, 
 
 # ------------------------------------------------------------------------- the run
 def run_eval(suite_path: str | Path, settings: Settings, *, limit: int | None = None, retrieval_only: bool = False,
-             progress: Progress | None = None, judge: bool = False, filters=None, chat_model=None) -> Run:
-    """Run a suite against the index in ``settings.data_dir`` and store the run."""
+             progress: Progress | None = None, judge: bool = False, filters=None, chat_model=None,
+             pipeline: str = "default", sample: int | None = None, seed: int = 0) -> Run:
+    """Run a suite against the index in ``settings.data_dir`` and store the run.
+
+    ``pipeline`` picks who answers (see :mod:`.pipelines`); ``sample``/``seed`` a fixed random
+    subset of the items (after ``limit``), so runs of different pipelines or models compare."""
     from ..index import retrieval
     from ..index.store import Store
 
@@ -100,7 +110,10 @@ def run_eval(suite_path: str | Path, settings: Settings, *, limit: int | None = 
     if judge and retrieval_only:
         raise UsageError("--judge braucht Antworten; nicht mit --retrieval-only kombinierbar",
                          "--judge needs answers; it cannot be combined with --retrieval-only", "eine Option weglassen")
+    pipelines.check([pipeline])
     items = suite.items[:limit] if limit else suite.items
+    if sample is not None:
+        items = sample_items(items, sample, seed)
     progress = progress or (lambda e: None)
     started = time.perf_counter()
     with Store(settings) as store:
@@ -108,17 +121,18 @@ def run_eval(suite_path: str | Path, settings: Settings, *, limit: int | None = 
             raise UsageError(f"Der Index in {settings.index_dir} ist leer",
                              f"The index in {settings.index_dir} is empty",
                              "pilot-assistant ingest corpus/  (oder: eval --ingest corpus/)")
-        fingerprint = _fingerprint(settings, store, answers=not retrieval_only)
+        fingerprint = _fingerprint(settings, store, answers=not retrieval_only, pipeline=pipeline)
         if not retrieval_only and chat_model is None:
             from ..runtime.llm import get_chat_model
             chat_model = get_chat_model(settings)   # fail fast (backend down) before the first item
         # loading the embedder, the BM25 index and Chroma's pages must not count as the first items' latency
         retrieval.search("Aufwärmen der Suche", settings, k=DEPTH, store=store)
-        progress({"event": "start", "total": len(items), "mode": "retrieval" if retrieval_only else "answer"})
+        progress({"event": "start", "total": len(items), "mode": "retrieval" if retrieval_only else "answer",
+                  "pipeline": pipeline})
         results = []
         for done, item in enumerate(items, start=1):
             t0 = time.perf_counter()
-            results.append(_run_item(item, settings, store, retrieval_only, judge, filters, chat_model))
+            results.append(_run_item(item, settings, store, retrieval_only, judge, filters, chat_model, pipeline))
             progress({"event": "item", "done": done, "total": len(items), "id": item.id,
                       "seconds": round(time.perf_counter() - t0, 2), "error": results[-1].error})
     run = Run(run_id=_run_id(suite), created=dt.datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -126,6 +140,8 @@ def run_eval(suite_path: str | Path, settings: Settings, *, limit: int | None = 
                      "items": len(suite.items)},
               mode="retrieval" if retrieval_only else "answer", config=_config(settings, filters),
               fingerprint=fingerprint, items=results, judge=judge, limit=limit,
+              pipeline="" if retrieval_only else pipeline,
+              sample={"n": sample, "seed": seed, "ids": [i.id for i in items]} if sample is not None else {},
               summary=summarise(results, mode="retrieval" if retrieval_only else "answer", judge=judge),
               seconds=round(time.perf_counter() - started, 2))
     save_run(run, settings)
@@ -133,8 +149,7 @@ def run_eval(suite_path: str | Path, settings: Settings, *, limit: int | None = 
 
 
 def _run_item(item: EvalItem, settings: Settings, store, retrieval_only: bool, judge: bool, filters,
-              chat_model) -> ItemResult:
-    from ..answer.chat import ask
+              chat_model, pipeline: str = "default") -> ItemResult:
     from ..index import retrieval
 
     t0 = time.perf_counter()
@@ -143,7 +158,7 @@ def _run_item(item: EvalItem, settings: Settings, store, retrieval_only: bool, j
     if retrieval_only:
         return score_item(item, hits, retrieval_ms=retrieval_ms)
     try:
-        answer = ask(item.question, settings, filters=filters, chat_model=chat_model, store=store)
+        answer = pipelines.answer(pipeline, item, settings, store=store, chat_model=chat_model, filters=filters)
     except (BackendUnavailable, ModelError):
         raise   # every further item would fail the same way
     except Exception as exc:   # one bad item (too long, odd characters) must not lose the run
@@ -235,7 +250,7 @@ def _config(settings: Settings, filters) -> dict[str, Any]:
     return keep
 
 
-def _fingerprint(settings: Settings, store, *, answers: bool) -> dict[str, Any]:
+def _fingerprint(settings: Settings, store, *, answers: bool, pipeline: str = "default") -> dict[str, Any]:
     from .. import __version__
     from ..answer import prompts
     from ..index import embeddings
@@ -253,7 +268,8 @@ def _fingerprint(settings: Settings, store, *, answers: bool) -> dict[str, Any]:
     if answers:
         fp["model"] = model_label(settings)
         fp["model_sha256"] = _model_sha(settings)
-        fp["prompt"] = prompts.load("chat").id
+        fp["prompt"] = prompts.load("chat" if pipeline == "default" else "baseline").id
+        fp["pipeline"] = pipeline
     return fp
 
 

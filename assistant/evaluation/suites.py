@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import random
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,8 @@ import yaml
 from .. import frontmatter
 from ..errors import UsageError
 
-ITEM_FIELDS = ("id", "question", "reference", "facts", "gold_sources", "answerable", "tags", "notes")
+ITEM_FIELDS = ("id", "question", "reference", "facts", "gold_sources", "answerable", "tags", "notes",
+               "answer_sentences", "page")
 SUITE_FIELDS = ("name", "description", "version", "corpus", "items")
 ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 TRUE = {"true", "ja", "yes", "1", "wahr", "j", "y"}
@@ -59,7 +61,16 @@ class EvalItem:
     answerable: bool = True
     tags: list[str] = field(default_factory=list)
     notes: str = ""
+    # the sentences of the source that answer the question (scored by answer-sentence recall)
+    answer_sentences: list[str] = field(default_factory=list)
+    # the page the question was asked about, also when it holds no answer (for the oracle pipeline)
+    page: GoldSource | None = None
     line: int = 0              # where the item starts in its file (1-based), for messages
+
+    @property
+    def oracle_sources(self) -> list[GoldSource]:
+        """Where the oracle pipeline reads: the gold sources, else the page the question is about."""
+        return list(self.gold_sources) or ([self.page] if self.page else [])
 
 
 @dataclass
@@ -176,7 +187,7 @@ def _from_csv(text: str, path: Path) -> Suite:
             if not value:
                 continue
             key = key.strip()
-            if key in ("facts", "tags", "gold_sources"):
+            if key in ("facts", "tags", "gold_sources", "answer_sentences"):
                 entry[key] = [v.strip() for v in value.split("|") if v.strip()]
             else:
                 entry[key] = value
@@ -223,15 +234,22 @@ def _item(entry: Any, line: int, problems: list[str], line_of) -> EvalItem:
     facts = _str_list(entry.get("facts", []), "facts", bad)
     tags = _str_list(entry.get("tags", []), "tags", bad)
     gold = _gold(entry.get("gold_sources", []), bad)
-    if answerable and not (str(reference).strip() or facts):
-        bad("reference", "beantwortbare Frage braucht 'reference' oder 'facts'")
+    sentences = _str_list(entry.get("answer_sentences", []), "answer_sentences", bad)
+    page = _gold(entry["page"], bad) if entry.get("page") else []
+    if len(page) > 1:
+        bad("page", "'page' nennt genau eine Quelle")
+    if answerable and not (str(reference).strip() or facts or sentences):
+        bad("reference", "beantwortbare Frage braucht 'reference' oder 'facts' (oder 'answer_sentences')")
+    if not answerable and sentences:
+        bad("answer_sentences", "unbeantwortbare Frage (answerable: false) darf keine 'answer_sentences' haben")
     if not answerable and gold:
         bad("gold_sources", "unbeantwortbare Frage (answerable: false) darf keine 'gold_sources' haben")
     if not answerable and facts:
         bad("facts", "unbeantwortbare Frage (answerable: false) darf keine 'facts' haben")
     return EvalItem(id=item_id, question=question.strip(), reference=str(reference).strip(), facts=facts,
                     gold_sources=gold, answerable=answerable, tags=tags,
-                    notes=str(entry.get("notes") or "").strip(), line=line)
+                    notes=str(entry.get("notes") or "").strip(), answer_sentences=sentences,
+                    page=page[0] if page else None, line=line)
 
 
 def _str_list(value: Any, name: str, bad) -> list[str]:
@@ -303,3 +321,18 @@ def _finish(path: Path, items: list[EvalItem], problems: list[str], meta: dict[s
     return Suite(name=str(meta.get("name") or path.stem), path=path, items=items,
                  description=str(meta.get("description") or "").strip(), version=str(meta.get("version") or ""),
                  corpus=(path.parent / str(corpus)).resolve() if corpus else None)
+
+
+def sample(items: list[EvalItem], n: int, seed: int) -> list[EvalItem]:
+    """A fixed random sample of ``n`` items with the suite's share of unanswerable ones (rounded),
+    in suite order; the same ``seed`` gives the same items, so runs on the sample compare."""
+    if n <= 0:
+        raise UsageError("--sample muss >= 1 sein", "--sample must be >= 1", "--sample 60 --seed 1")
+    if n >= len(items):
+        return list(items)
+    rng = random.Random(seed)
+    unanswerable = [i for i in items if not i.answerable]
+    k = round(n * len(unanswerable) / len(items))
+    chosen = set(map(id, rng.sample(unanswerable, k))) | set(map(id, rng.sample([i for i in items if i.answerable],
+                                                                                  n - k)))
+    return [i for i in items if id(i) in chosen]

@@ -22,6 +22,8 @@ from .notice import notice
 
 TITLE = "Evaluation"
 SUITE_DIR = config.SUITES_DIR
+PIPELINE_CHOICES = [("der Assistent", "default"), ("Basislinie: 3 ganze Passagen, schlichter Prompt", "naive"),
+                    ("Basislinie: nur die richtige Passage (Obergrenze)", "oracle")]
 SUMMARY_HEADERS = ["Kennzahl", "Name", "Wert"]
 ITEM_HEADERS = ["id", "Tags", "Gold-Rang", "F1", "Fakten", "Quellen ok", "Belegt", "Ablehnung", "Zeit (s)"]
 log = logging.getLogger("assistant.ui")
@@ -118,8 +120,11 @@ def build(ctx: Any) -> None:
         retrieval_only = gr.Checkbox(label="nur Suche bewerten (ohne Sprachmodell, schnell)", value=False,
                                      elem_id="eval-retrieval-only")
         judge = gr.Checkbox(label="zusätzlich LLM-Urteil (langsam)", value=False, elem_id="eval-judge")
-        limit = gr.Number(label="nur die ersten N Fragen (leer = alle)", value=None, precision=0, minimum=1,
+        # 0 is a valid value meaning "all": a minimum of 1 would mark the untouched field as an error
+        limit = gr.Number(label="nur die ersten N Fragen (0 = alle)", value=0, precision=0, minimum=0,
                           elem_id="eval-limit")
+        pipeline = gr.Dropdown(label="Wer antwortet", choices=PIPELINE_CHOICES, value="default",
+                               elem_id="eval-pipeline")
     start_btn = gr.Button("Evaluation starten", variant="primary", elem_id="eval-start")
     status = gr.Markdown("", elem_id="eval-status")
     with gr.Row(equal_height=False):
@@ -157,7 +162,7 @@ def build(ctx: Any) -> None:
 
     backend.change(on_backend, [backend], [model])
 
-    def start(suite_path, b, m, only_retrieval, n, with_judge, progress=gr.Progress()):
+    def start(suite_path, b, m, only_retrieval, n, with_judge, which, progress=gr.Progress()):
         from ..evaluation.report import write_report
         from ..evaluation.runner import run_eval, save_run
 
@@ -172,8 +177,9 @@ def build(ctx: Any) -> None:
                 if event.get("event") == "item":
                     progress((event["done"], event["total"]), desc=event["id"])
 
-            run = run_eval(suite_path, run_settings, limit=int(n) if n else None, retrieval_only=only_retrieval,
-                           judge=with_judge and not only_retrieval, progress=on_event)
+            run = run_eval(suite_path, run_settings, limit=int(n) if n and n > 0 else None,
+                           retrieval_only=only_retrieval, judge=with_judge and not only_retrieval, progress=on_event,
+                           pipeline=which if which in {v for _, v in PIPELINE_CHOICES} else "default")
             run.report = write_report(run, run.path / "report", cache_dir=settings.data_dir / "cache" / "matplotlib")
             save_run(run, settings)
         except UserError as exc:
@@ -188,7 +194,7 @@ def build(ctx: Any) -> None:
                 report: str(folder / "report.html"),
                 base: gr.update(choices=choices), new: gr.update(choices=choices, value=run.run_id)}
 
-    start_btn.click(start, [suite, backend, model, retrieval_only, limit, judge],
+    start_btn.click(start, [suite, backend, model, retrieval_only, limit, judge, pipeline],
                     [status, summary, items, plots, report, base, new], concurrency_id="eval", concurrency_limit=1)
 
     def compare(a: str | None, b: str | None):

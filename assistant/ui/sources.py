@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from .. import text as T
 from ..types import Answer, Hit
 
 SNIPPET_CHARS = 320
@@ -57,7 +58,7 @@ def label(view: dict[str, Any]) -> str:
 
 
 def snippet(text: str) -> str:
-    text = " ".join((text or "").split())
+    text = " ".join(T.plain(text or "").split()).strip(" ·")
     return text if len(text) <= SNIPPET_CHARS else text[:SNIPPET_CHARS - 1].rstrip() + "…"
 
 
