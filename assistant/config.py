@@ -58,16 +58,40 @@ class RetrievalSettings:
     k: int = 5                 # passages that go into a prompt
     candidates: int = 30       # per retriever, before fusion
     rrf_k: int = 60
-    min_score: float = 0.80    # cosine similarity below which a dense hit is "not relevant"
-    # A question naming something the index never mentions is refused without asking the
-    # model, unless a passage is this similar anyway (a paraphrase such as "Stromverbrauch"
-    # for "Energiebedarf"). Calibrated on evals/suites/starter.yaml (e5-small cosine).
+    # No longer read (chat/v1's gates; [answer] decides now). Kept so existing configuration
+    # files still load: on integreat-de-train the unknown-term gate refused more answerable than
+    # unanswerable questions, and the similarity gate never fired.
+    min_score: float = 0.80
     unknown_term_similarity: float = 0.875
     # Characters of source text in a chat or draft-section prompt (whole sentences, chosen across all hits).
-    # Every ~2.3 characters cost one token of prompt processing: ~90 tokens/s for the 1.5B
-    # model on 2 cores with xllamacpp, so 1,600 characters mean ~7 s to the first token.
-    context_chars: int = 1600
+    # Every ~3 characters cost one token of prompt processing (~70-90 tokens/s for the 1.5B model on
+    # 2 cores): 1,200 characters are ~4-5 s of reading. On integreat-de-train the chosen sentences at
+    # 1,200 characters hold 0.81 of the answers' content words (0.77 at 1,000, 0.85 at 1,600).
+    context_chars: int = 1200
     context_chars_per_passage: int = 600
+
+
+@dataclass
+class AnswerSettings:
+    """How evidence is chosen and when to refuse; calibrated on evals/suites/integreat-de-train.yaml
+    with the embedded default model (see README, "Antwortqualität")."""
+    max_passages: int = 3       # passages whose sentences the prompt shows
+    before: int = 1             # sentences kept before an evidence sentence ...
+    after: int = 6              # ... and after it (answers run over consecutive lines)
+    overlap_weight: float = 0.5  # sentence score = e5 cosine + weight x share of the question's words ...
+    rank_penalty: float = 0.2   # ... - penalty x retrieval rank (the best passage first)
+    quote_sentences: int = 4    # sentences after the best one in the "Fundstelle" shown at once
+    # Answer or refuse: logistic score of the model's P(yes) to "is the answer in the sources?"
+    # and the best sentence's similarity and word overlap; refuse below the threshold.
+    # Fitted with scripts/calibrate_answerability.py on a 60-question sample of integreat-de-train
+    # (the default model, 2026-12): similarity carries most of it, the model's "yes" the rest, word
+    # overlap adds nothing once both are in; the threshold keeps false refusals at 10 % there.
+    check: bool = True          # ask the model at all (off: the evidence scores alone decide)
+    check_bias: float = -34.781
+    check_yes: float = 2.430
+    check_similarity: float = 37.622
+    check_overlap: float = 0.0
+    check_threshold: float = 0.2956
 
 
 @dataclass
@@ -106,6 +130,7 @@ class Settings:
     data_dir: Path = Path("data")
     llm: LLMSettings = field(default_factory=LLMSettings)
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
+    answer: AnswerSettings = field(default_factory=AnswerSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
     serve: ServeSettings = field(default_factory=ServeSettings)

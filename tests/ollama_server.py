@@ -109,12 +109,36 @@ class _Handler(BaseHTTPRequestHandler):
                 out.update(done_reason="stop", total_duration=0, eval_count=0, prompt_eval_count=0)
             return out
 
+        if req.get("logprobs") or req.get("top_logprobs"):
+            # Ollama returns per-token log-probabilities beside the text; answered in one piece here
+            body.update(logprobs=True, top_logprobs=int(req.get("top_logprobs") or 1))
+            r = self.server.engine.complete(body)
+            text = r["choices"][0]["message"].get("content") or ""
+            entries = [{"token": e["token"], "logprob": e["logprob"], "bytes": e.get("bytes"),
+                        "top_logprobs": [{"token": t["token"], "logprob": t["logprob"], "bytes": t.get("bytes")}
+                                         for t in e.get("top_logprobs", [])]}
+                       for e in (r["choices"][0].get("logprobs") or {}).get("content") or []]
+            if req.get("stream", True) is False:
+                return self._json({**piece(text, True), "logprobs": entries})
+            return self._ndjson([{**piece(text, False), "logprobs": entries}, piece("", True)])
+
         t0 = time.time()
         if req.get("stream", True) is False:
             text = self.server.engine.complete(body)["choices"][0]["message"].get("content") or ""
             result = piece(text, True)
             result["total_duration"] = int((time.time() - t0) * 1e9)
             return self._json(result)
+        write = self._stream_start()
+        for i, delta in enumerate(self.server.engine.stream(body)):
+            if self.server.fail_after_chunks is not None and i >= self.server.fail_after_chunks:
+                self.close_connection = True
+                self.connection.shutdown(2)   # die mid-answer, as a crashed server would
+                return
+            write(piece(delta, False))
+        write(piece("", True))
+        self.wfile.write(b"0\r\n\r\n")
+
+    def _stream_start(self):
         self.send_response(200)
         self.send_header("Content-Type", "application/x-ndjson")
         self.send_header("Transfer-Encoding", "chunked")
@@ -125,13 +149,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
             self.wfile.flush()
 
-        for i, delta in enumerate(self.server.engine.stream(body)):
-            if self.server.fail_after_chunks is not None and i >= self.server.fail_after_chunks:
-                self.close_connection = True
-                self.connection.shutdown(2)   # die mid-answer, as a crashed server would
-                return
-            write(piece(delta, False))
-        write(piece("", True))
+        return write
+
+    def _ndjson(self, objs: list[dict]) -> None:
+        write = self._stream_start()
+        for obj in objs:
+            write(obj)
         self.wfile.write(b"0\r\n\r\n")
 
 

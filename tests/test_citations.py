@@ -1,7 +1,6 @@
 """Pure checks of citations, context selection and injection filtering."""
 from assistant import text as T
 from assistant.answer import citations, passages
-from assistant.types import Chunk, Hit
 
 P1 = "Die Stadt Musterstadt beantragt 250.000 Euro für die Datenplattform. Der Eigenanteil beträgt 10 Prozent."
 P2 = "Der Ausschuss für Digitalisierung tagt am 12. März 2026 im Rathaus."
@@ -59,13 +58,6 @@ def test_compress_prefers_relevant_sentences_in_order():
         " Die Förderquote beträgt 80 Prozent. Anträge bis 31. März."
     [kept], _ = passages.select_texts([passage], "Wie hoch ist die Förderquote?", per_passage=120, total=120)
     assert "Förderquote beträgt 80 Prozent" in kept and len(kept) <= 120
-
-
-def test_relevance_gate():
-    hit = Hit(Chunk("d:0", "d", P1, "x.md", title="Datenplattform"), 0.1, similarity=0.70)
-    assert passages.relevant([hit], "Wie hoch ist der Eigenanteil für die Datenplattform?", min_similarity=0.9)
-    assert not passages.relevant([hit], "Wann wurde Goethe geboren?", min_similarity=0.9)
-    assert not passages.relevant([], "Eigenanteil?", min_similarity=0.0)
 
 
 def test_text_normalisation():

@@ -141,3 +141,23 @@ def test_unknown_pipeline_is_a_usage_error():
     with pytest.raises(UsageError, match="oracle"):
         pipelines.check(["default,orakel"])
     assert pipelines.check(["naive", "default,naive"]) == ["naive", "default"]
+
+
+def test_the_integreat_suites_are_rebuilt_byte_for_byte(tmp_path):
+    """The committed suites and corpora are what the build script makes of the dataset."""
+    import filecmp
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("build_integreat", ROOT / "scripts" / "build_integreat_suites.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    if not build.DEFAULT_DATA.is_dir():
+        pytest.skip(f"dataset not beside the repository ({build.DEFAULT_DATA})")
+    build.build(build.DEFAULT_DATA, tmp_path)
+    for rel in ("evals/suites/integreat-de-train.yaml", "evals/suites/integreat-de-dev.yaml"):
+        assert (tmp_path / rel).read_bytes() == (ROOT / rel).read_bytes(), rel
+    for split in ("train", "dev"):
+        cmp = filecmp.dircmp(tmp_path / "evals" / "corpora" / f"integreat-de-{split}",
+                             ROOT / "evals" / "corpora" / f"integreat-de-{split}")
+        assert not (cmp.left_only or cmp.right_only or cmp.diff_files), (split, cmp.left_only, cmp.right_only,
+                                                                         cmp.diff_files)

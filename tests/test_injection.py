@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from assistant import config
-from assistant.answer import chat, passages, prompts
+from assistant.answer import chat, evidence, passages, prompts
 from assistant.index.filters import Filters
 from assistant.ingest.pipeline import ingest
 from assistant.types import Chunk, Hit
@@ -147,8 +147,8 @@ def _hit(text: str, title: str, n: int = 1) -> Hit:
 
 
 def _prompt_text(question: str, hits: list[Hit]) -> str:
-    texts, _ = passages.select(hits, question)
-    messages = chat.build_messages(question, texts, hits, None, prompts.load("chat"))
+    ev = evidence.select(hits, question, total=1200)
+    messages = chat.build_messages(question, ev, None, prompts.load("chat"), "answer")
     return "\n".join(str(m.content) for m in messages)
 
 
@@ -299,7 +299,7 @@ def test_injected_documents_do_not_steer_the_answer(indexed, collection, questio
     user_part = prompt.split("Antwort: Kommunen erhalten")[-1]     # the system prompt names the rules
     leaked = [p for p in PAYLOADS if p.lower() in user_part.lower()]
     assert not leaked, (leaked, user_part)
-    _, dropped = passages.select(hits, question)
+    dropped = evidence.select(hits, question, total=1200).dropped
     assert dropped >= 1
     titles = sum(passages.safe_title(h.chunk.title, h.chunk.source)[1] for h in hits)   # injected titles
     if not answer.refused:

@@ -23,7 +23,7 @@ def indexed(tmp_path_factory):
 
 
 def _source_chars(prompt: str) -> int:
-    return sum(len(m) for m in re.findall(r"<quelle [^>]*>(.*?)</quelle>", prompt, re.S))
+    return sum(len(m.strip()) for m in re.findall(r"<quelle [^>]*>(.*?)</quelle>", prompt, re.S))
 
 
 def _with_budget(settings, chars: int):

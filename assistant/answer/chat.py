@@ -1,9 +1,13 @@
 """Where a question becomes a cited answer.
 
-question (+ history) -> hybrid retrieval -> relevance gate -> compressed, delimited
-passages in a versioned prompt -> streamed tokens -> citation check. Callers get
-events: the sources first (so the UI can show them before the answer streams), then
-tokens, then the final :class:`Answer`.
+question (+ history) -> hybrid retrieval -> evidence sentences chosen by meaning and words
+(``evidence``) -> the best one shown at once as the "Fundstelle" -> the model asked whether
+the sources answer the question, that and the evidence scores decide (``answerability``) ->
+the model phrases a short answer from the same cached prompt prefix -> citations checked,
+sentences with numbers no source holds removed.
+
+Callers get events: the sources, the Fundstelle (both before the model has read anything),
+the answer's tokens, then the final :class:`Answer`.
 """
 from __future__ import annotations
 
@@ -21,14 +25,14 @@ from ..index.filters import Filters
 from ..index.store import open_store
 from ..runtime import llm
 from ..types import Answer, Citation, Hit
-from . import citations, passages, prompts
+from . import answerability, citations, evidence, passages, prompts
 
 MAX_QUESTION_CHARS = 4000
 
 
 @dataclass
 class ChatEvent:
-    kind: str                       # "sources" | "token" | "done"
+    kind: str                       # "sources" | "quote" | "token" | "done"
     text: str = ""
     sources: list[Hit] = field(default_factory=list)
     answer: Answer | None = None
@@ -53,26 +57,26 @@ def retrieval_query(question: str, history: list[dict] | None) -> str:
     return question
 
 
-def build_messages(question: str, texts: list[str], hits: list[Hit], history: list[dict] | None,
-                   prompt: prompts.Prompt) -> list[BaseMessage]:
+def build_messages(question: str, ev: evidence.Evidence, history: list[dict] | None, prompt: prompts.Prompt,
+                   task: str) -> list[BaseMessage]:
+    """System, the last turns, then sources + question + task: everything before the task is the
+    same for the check and the answer, so the second request reuses the first one's KV cache."""
     blocks = []
-    for n, (text, hit) in enumerate(zip(texts, hits), start=1):
-        if not text:
-            continue
-        page = f' seite="{hit.chunk.page}"' if hit.chunk.page else ""
+    for p in ev.order:
+        hit = ev.hits[p]
         title, _ = passages.safe_title(hit.chunk.title, hit.chunk.source)
-        blocks.append(prompt["source"].format(n=n, title=title, page=page, text=text))
+        page = f", Seite {hit.chunk.page}" if hit.chunk.page else ""
+        blocks.append(prompt["source"].format(n=p + 1, title=title + page, text="\n" + ev.text(p) + "\n"))
     msgs: list[BaseMessage] = [SystemMessage(prompt["system"])]
     for m in (history or [])[-4:]:   # two turns keep follow-ups coherent without bloating the prompt
         msgs.append((HumanMessage if m.get("role") == "user" else AIMessage)(str(m.get("content", ""))[:600]))
-    msgs.append(HumanMessage(prompt["user"].format(sources="\n".join(blocks), question=passages.clean(question))))
+    msgs.append(HumanMessage(prompt["user"].format(sources="\n".join(blocks), question=passages.clean(question),
+                                                   task=prompt[task])))
     return msgs
 
 
-def _refusal_text(prompt: prompts.Prompt, hits: list[Hit], unknown: list[str] | None = None) -> str:
+def _refusal_text(prompt: prompts.Prompt, hits: list[Hit]) -> str:
     lines = [prompt["refusal"]]
-    if unknown:
-        lines.append(f"(Ohne Treffer in den Unterlagen: {', '.join(unknown)})")
     if hits:
         lines.append("\nNächstliegende Quellen:")
         for h in hits[:3]:
@@ -95,61 +99,90 @@ def ask_stream(question: str, settings: Settings, *, history: list[dict] | None 
                filters: Filters | None = None, chat_model=None, store=None) -> Iterator[ChatEvent]:
     question = check_question(question)
     prompt = prompts.load("chat")
+    a = settings.answer
     t0 = time.perf_counter()
     with open_store(settings, store) as store:
         hits = retrieval.search(retrieval_query(question, history), settings, k=settings.retrieval.k,
                                 filters=filters, store=store)
-        unknown = passages.unknown_terms(question, store.lexical().knows)
-        if hits and max(h.similarity or 0.0 for h in hits) >= settings.retrieval.unknown_term_similarity:
-            unknown = []
-    t_retrieval = time.perf_counter()
     yield ChatEvent("sources", sources=hits)
-    timings = {"retrieval_ms": round((t_retrieval - t0) * 1000, 1)}
+    ev = evidence.select(hits, question, total=settings.retrieval.context_chars, max_passages=a.max_passages,
+                         before=a.before, after=a.after, w_overlap=a.overlap_weight, rank_penalty=a.rank_penalty)
+    timings = {"retrieval_ms": _ms(t0)}
     model = llm.model_label(settings)
+    extra: dict = {"prompt": prompt.id, "dropped_instructions": ev.dropped
+                   + sum(passages.safe_title(h.chunk.title, h.chunk.source)[1] for h in hits)}
 
-    if unknown or not passages.relevant(hits, question, min_similarity=settings.retrieval.min_score):
-        text = _refusal_text(prompt, hits, unknown)
-        yield ChatEvent("token", text=text)
-        timings.update(first_token_ms=timings["retrieval_ms"], total_ms=round((time.perf_counter() - t0) * 1000, 1))
-        yield ChatEvent("done", answer=Answer(text, [], True, model, timings, hits))
+    def refuse(reason: str, decision: answerability.Decision | None = None) -> ChatEvent:
+        text = _refusal_text(prompt, hits)
+        timings.setdefault("first_token_ms", _ms(t0))
+        timings["total_ms"] = _ms(t0)
+        out = Answer(text, [], True, model, timings, hits)
+        out.extra = {**extra, "refusal_reason": reason, **({"check": _check(decision)} if decision else {})}
+        return ChatEvent("done", answer=out)
+
+    # evidence so weak that even a certain "yes" from the model could not carry it: no model call
+    if ev.best is None or not answerability.decide(1.0, ev.features, a).answer:
+        yield ChatEvent("token", text=_refusal_text(prompt, hits))
+        yield refuse("no_evidence")
+        return
+    window = ev.window(ev.best, after=a.quote_sentences)
+    quote_n = ev.best.passage + 1
+    quote = prompt["quote"].format(n=quote_n, text=" ".join(s.text for s in window))
+    extra["quote"] = {"n": quote_n, "text": " ".join(s.text for s in window)}
+    yield ChatEvent("quote", text=quote)
+    timings["quote_ms"] = _ms(t0)
+
+    chat_model = chat_model or llm.get_chat_model(settings)
+    p_yes = llm.yes_probability(chat_model, build_messages(question, ev, history, prompt, "check")) \
+        if a.check else None
+    decision = answerability.decide(p_yes, ev.features, a)
+    timings["check_ms"] = _ms(t0)
+    extra["check"] = _check(decision)
+    if not decision.answer:
+        yield refuse("check", decision)
         return
 
-    texts, dropped = passages.select(hits, question, total=settings.retrieval.context_chars,
-                                       per_passage=settings.retrieval.context_chars_per_passage)
-    dropped += sum(passages.safe_title(h.chunk.title, h.chunk.source)[1] for h in hits)
-    messages = build_messages(question, texts, hits, history, prompt)
-    chat_model = chat_model or llm.get_chat_model(settings)
     raw, first = "", None
-    for piece in llm.stream_text(chat_model, messages):
+    for piece in llm.stream_text(chat_model, build_messages(question, ev, history, prompt, "answer")):
         first = first or time.perf_counter()
         raw += piece
         yield ChatEvent("token", text=piece)
     t_end = time.perf_counter()
-    timings.update(first_token_ms=round(((first or t_end) - t0) * 1000, 1), total_ms=round((t_end - t0) * 1000, 1))
-
-    if citations.is_refusal(raw, prompt["refusal"]) or not raw.strip():
-        answer = Answer(_refusal_text(prompt, hits), [], True, model, timings, hits)
-    else:
-        checked = citations.check(raw.strip(), [h.chunk.text for h in hits])
-        if len(T.tokens(citations.CITE.sub("", checked.text))) < 3:
-            # Small models sometimes answer with a bare "[1]": give the cited passage's own words.
-            n = checked.used[0] if checked.used else 1
-            quote = citations.best_quote(hits[n - 1].chunk.text, question)
-            checked = citations.CheckedAnswer(f"Laut Quelle [{n}]: „{quote}“", [n], checked.removed, 0, [], 0)
-            dropped_note = True
-        else:
-            dropped_note = False
-        answer = Answer(checked.text, make_citations(checked.text, checked.used, hits), False, model, timings,
-                        hits, removed_citations=checked.removed)
-        answer.extra = {"added_citations": checked.added, "corrected_citations": checked.corrected, "unsupported_sentences": checked.unsupported,
-                        "dropped_instructions": dropped, "prompt": prompt.id,
-                        "extractive": dropped_note}
+    timings.update(first_token_ms=round(((first or t_end) - t0) * 1000, 1), total_ms=_ms(t0))
+    texts = ev.texts()
+    body, extractive = _answer_body(raw, texts, prompt)
+    checked = citations.check(body, texts) if body else citations.CheckedAnswer("", [], 0, 0, [])
+    kept, removed_sentences = citations.drop_unverified_numbers(checked.text, texts)
+    text = quote if not kept.strip() else f"{quote}\n\n{kept}"
+    used = list(dict.fromkeys([quote_n, *citations.cited_numbers(kept)]))
+    answer = Answer(text, make_citations(text, used, hits), False, model, timings, hits,
+                    removed_citations=checked.removed)
+    answer.extra = {**extra, "added_citations": checked.added, "corrected_citations": checked.corrected,
+                    "unsupported_sentences": checked.unsupported, "removed_sentences": removed_sentences,
+                    "extractive": extractive}
     yield ChatEvent("done", answer=answer)
+
+
+def _answer_body(raw: str, texts: list[str], prompt: prompts.Prompt) -> tuple[str, bool]:
+    """The model's answer, or "" when it refused or said nothing of substance: the Fundstelle then
+    stands alone (the check already found the answer in the sources)."""
+    raw = raw.strip()
+    if not raw or citations.is_refusal(raw, prompt["refusal"]) or len(T.tokens(citations.CITE.sub("", raw))) < 3:
+        return "", True
+    return raw, False
+
+
+def _check(decision: answerability.Decision) -> dict:
+    return {"answer": decision.answer, "score": decision.score, **decision.signals}
+
+
+def _ms(t0: float) -> float:
+    return round((time.perf_counter() - t0) * 1000, 1)
 
 
 def warm_up(settings: Settings, chat_model=None) -> None:
     """Process the fixed system prompt once, so llama.cpp holds it in its KV cache before the
-    first question (it would otherwise add ~4 s to that question's first token)."""
+    first question (it would otherwise add seconds to that question's first words)."""
     if settings.llm.backend != "llamacpp":   # Ollama keeps its own cache per loaded model
         return
     prompt = prompts.load("chat")

@@ -99,6 +99,24 @@ def check(answer: str, passages: list[str], *, threshold: float = 0.5) -> Checke
     return CheckedAnswer(text, used, removed, added, unsupported, corrected)
 
 
+def drop_unverified_numbers(answer: str, passages: list[str]) -> tuple[str, list[str]]:
+    """Remove sentences with a number or date that no passage holds: a small model joins a figure
+    to the wrong subject or invents one, and an invented figure with a citation is worse than none."""
+    known = set().union(*(T.numbers(p) for p in passages)) if passages else set()
+    lines, removed = [], []
+    for line in answer.splitlines():
+        indent = line[: len(line) - len(line.lstrip())]
+        kept = []
+        for sent in T.split_line(line):
+            if T.numbers(CITE.sub("", sent)) <= known:
+                kept.append(sent)
+            else:
+                removed.append(sent)
+        if kept or not line.strip():
+            lines.append(indent + " ".join(kept))
+    return "\n".join(lines).strip(), removed
+
+
 def _append_citation(sentence: str, n: int) -> str:
     m = re.search(r"[.!?:]$", sentence)
     return f"{sentence[:-1]} [{n}]{sentence[-1]}" if m else f"{sentence} [{n}]"

@@ -91,32 +91,3 @@ def select_texts(texts: list[str], question: str, *, per_passage: int, total: in
     if texts and not out[0] and kept[0]:   # the best hit is one overlong sentence: keep its start
         out[0] = clean(kept[0][0][:per_passage])
     return out, dropped
-
-
-_SPECIFIC = re.compile(r"\b[A-ZÄÖÜ][\wäöüß]{3,}")
-
-
-def unknown_terms(question: str, known) -> list[str]:
-    """Names and nouns of the question that occur nowhere in the index.
-
-    Similarity alone cannot tell "Förderquote in Thüringen?" from an answerable question
-    (e5 scores both ~0.85), but a proper noun the whole corpus never mentions is strong
-    evidence that the documents cannot answer. ``known(word) -> bool`` asks the index.
-    """
-    out = []
-    for word in _SPECIFIC.findall(question):
-        if word.lower() in T.STOPWORDS:
-            continue
-        if not known(word):
-            out.append(word)
-    return list(dict.fromkeys(out))
-
-
-def relevant(hits: list[Hit], question: str, *, min_similarity: float, min_overlap: float = 0.5) -> bool:
-    """Is there evidence worth asking the model about? (else refuse without generating)."""
-    if not hits:
-        return False
-    q = T.stems(question)
-    best_sim = max((h.similarity or 0.0) for h in hits)
-    best_overlap = max((len(q & T.stems(h.chunk.title + " " + h.chunk.text)) / len(q) if q else 0.0) for h in hits)
-    return best_sim >= min_similarity or best_overlap >= min_overlap

@@ -76,6 +76,7 @@ class ItemResult:
     missing_facts: list[str] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)
     judge: dict[str, Any] = field(default_factory=dict)
+    diagnostics: dict[str, Any] = field(default_factory=dict)   # why it answered or refused (see answer.extra)
     error: str = ""
 
     @classmethod

@@ -29,6 +29,8 @@ from .suites import EvalItem, Suite, load_suite
 from .suites import sample as sample_items
 
 Progress = Callable[[dict], None]
+# what an answer's extra keeps in the run: the signals behind answering or refusing (for calibration)
+DIAGNOSTICS = ("check", "refusal_reason", "quote", "extractive", "removed_sentences", "prompt")
 ROOT = config.PROJECT_ROOT
 
 
@@ -65,6 +67,7 @@ def _score_answer(item: EvalItem, answer: Answer, res: ItemResult, m: dict[str, 
     from ..answer.citations import cited_numbers
 
     res.answer, res.refused = answer.answer, answer.refused
+    res.diagnostics = {k: answer.extra[k] for k in DIAGNOSTICS if k in answer.extra}
     res.removed_citations = answer.removed_citations
     res.timings.update({k: v for k, v in answer.timings.items() if k != "retrieval_ms"})
     res.timings.setdefault("retrieval_ms", answer.timings.get("retrieval_ms"))

@@ -156,24 +156,6 @@ class LexicalIndex:
             self._rows = {cid: i for i, cid in enumerate(self.ids)}
         return self._rows.get(chunk_id)
 
-    def knows(self, word: str) -> bool:
-        """Does any indexed text hold ``word`` (after this index's normalisation)? An empty index
-        and a stopword know everything. German compounds count as known when their parts are
-        ("Fachanwendungen": "Fach" + "anwendungen", also with a linking "s")."""
-        vocab = self.retriever.vocab_dict if self.retriever is not None else {}
-        if not vocab or not tokenize(word) or self._has(word, vocab):
-            return True
-        for i in range(4, len(word) - 3):
-            left, right = word[:i], word[i:]
-            if self._has(right, vocab) and (self._has(left, vocab) or (left.endswith("s") and self._has(left[:-1], vocab))):
-                return True
-        return False
-
-    @staticmethod
-    def _has(word: str, vocab: dict) -> bool:
-        toks = tokenize(word)
-        return bool(toks) and all(t in vocab for t in toks)
-
     def search(self, query: str, n: int, cond: Conditions | None = None) -> list[tuple[str, float]]:
         """Top n (chunk_id, bm25 score) with score > 0 among rows passing ``cond``."""
         if self.retriever is None or n <= 0:

@@ -8,6 +8,7 @@ Callers only ever see ``BaseChatModel``; ``describe()`` says which one runs.
 """
 from __future__ import annotations
 
+import math
 import queue
 import threading
 from typing import Any, Iterator
@@ -129,14 +130,18 @@ class EmbeddedChat(BaseChatModel):
                 "repeat_penalty": 1.1}
         if stop:
             body["stop"] = stop
+        if kw.get("logprobs") or kw.get("top_logprobs"):
+            body.update(logprobs=True, top_logprobs=int(kw.get("top_logprobs") or 5))
         return body
 
     def _generate(self, messages, stop=None, run_manager=None, **kw: Any) -> ChatResult:
         r = self.engine.complete(self._body(messages, stop, **kw))
-        text = r["choices"][0]["message"].get("content") or ""
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(
-            content=text, response_metadata={"usage": r.get("usage"), "timings": r.get("timings"),
-                                              "model": self.model_name}))])
+        choice = r["choices"][0]
+        text = choice["message"].get("content") or ""
+        meta = {"usage": r.get("usage"), "timings": r.get("timings"), "model": self.model_name}
+        if choice.get("logprobs"):   # the shape Ollama uses: one entry per generated token
+            meta["logprobs"] = choice["logprobs"].get("content") or []
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text, response_metadata=meta))])
 
     def _stream(self, messages, stop=None, run_manager=None, **kw: Any) -> Iterator[ChatGenerationChunk]:
         for delta in self.engine.stream(self._body(messages, stop, **kw)):
@@ -201,6 +206,39 @@ def model_label(settings: Settings) -> str:
         return f"ollama:{settings.llm.ollama_model}"
     name = settings.llm.model
     return f"llamacpp:{gguf.MODELS[name].name if name in gguf.MODELS else name.rsplit('/', 1)[-1]}"
+
+
+_YES, _NO = ("ja", "yes"), ("nein", "ne", "no")
+
+
+def yes_probability(llm: BaseChatModel, messages: list[BaseMessage]) -> float:
+    """P(yes) of a one-word yes/no answer: the first token's top log-probabilities, renormalised
+    over yes and no words. A backend that returns no log-probabilities gives 1.0 or 0.0 from the
+    word itself, so the decision still works, only less finely."""
+    options = {"max_tokens": 1} if isinstance(llm, EmbeddedChat) else {"options": {"num_predict": 1, "temperature": 0}}
+    try:
+        msg = llm.invoke(messages, temperature=0, logprobs=True, top_logprobs=10, **options)
+    except BackendUnavailable:
+        raise
+    except Exception as exc:
+        name = type(exc).__name__
+        if any(s in name for s in ("Connect", "Timeout", "ResponseError", "RemoteProtocol", "ReadError")):
+            raise BackendUnavailable(f"Das Sprachmodell antwortet nicht ({name}: {exc})",
+                                     f"The language model does not answer ({name}: {exc})",
+                                     "Backend prüfen (`pilot-assistant doctor`) und erneut fragen") from None
+        raise
+    entries = (msg.response_metadata or {}).get("logprobs") or []
+    yes = no = 0.0
+    for alt in (entries[0].get("top_logprobs") or [entries[0]]) if entries else []:
+        word = str(alt.get("token", "")).strip().lower()
+        if word.startswith(_YES):
+            yes += math.exp(alt["logprob"])
+        elif word.startswith(_NO):
+            no += math.exp(alt["logprob"])
+    if yes + no > 0:
+        return yes / (yes + no)
+    word = str(msg.content or "").strip().lower()
+    return 1.0 if word.startswith(_YES) else 0.0
 
 
 def stream_text(llm: BaseChatModel, messages: list[BaseMessage]) -> Iterator[str]:

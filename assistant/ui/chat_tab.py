@@ -17,6 +17,8 @@ from .privacy import build_privacy
 TITLE = "Chat"
 log = logging.getLogger("assistant.ui")
 
+SEARCHING = "_⏳ Suche passende Stellen in den Unterlagen …_"
+WORKING = "_⏳ Der Assistent prüft die Quellen und formuliert die Antwort …_"
 EMPTY_INDEX = UsageError("Es sind noch keine Dokumente indexiert, daher kann ich nichts nachschlagen.",
                          "No documents are indexed yet.",
                          "Im Tab „Dokumente“ Dateien hochladen (oder `pilot-assistant ingest ORDNER`)")
@@ -153,14 +155,14 @@ def run_turn(ctx: UIContext, message: str, shown: list | None, cid: str | None, 
     except UserError as exc:   # the question stays in the box, so it can be fixed
         yield {"hint": notice(exc)}
         return
-    display = list(shown or []) + [{"role": "user", "content": question}, {"role": "assistant", "content": ""}]
+    display = list(shown or []) + [{"role": "user", "content": question}, {"role": "assistant", "content": SEARCHING}]
     yield {"msg": "", "chatbot": list(display), "hint": "", "panel": sources.render([], note="Suche passende Stellen …"),
            "views": []}
     try:
         prior = ctx.history.messages_for_prompt(user, cid)
     except UsageError:          # deleted in another tab: start afresh
         cid, prior = None, []
-    text, answer, shown_views = "", None, []
+    text, quote, answer, shown_views = "", "", None, []
     try:
         with ctx.store() as store:   # retrieval reads the shared store; generation does not
             stream = chat.ask_stream(question, ctx.settings, history=prior, store=store)
@@ -169,9 +171,13 @@ def run_turn(ctx: UIContext, message: str, shown: list | None, cid: str | None, 
             if event.kind == "sources":
                 shown_views = sources.from_hits(event.sources)
                 yield {"panel": sources.render(shown_views), "views": shown_views}
+            elif event.kind == "quote":   # the best evidence at once, while the model reads
+                quote = event.text
+                display[-1] = {"role": "assistant", "content": f"{quote}\n\n{WORKING}"}
+                yield {"chatbot": list(display)}
             elif event.kind == "token":
                 text += event.text
-                display[-1] = {"role": "assistant", "content": text}
+                display[-1] = {"role": "assistant", "content": f"{quote}\n\n{text}" if quote else text}
                 yield {"chatbot": list(display)}   # a snapshot: the list keeps changing
             elif event.kind == "done":
                 answer = event.answer
@@ -180,7 +186,8 @@ def run_turn(ctx: UIContext, message: str, shown: list | None, cid: str | None, 
             log.exception("chat failed")
             exc = UserError("Unerwarteter Fehler bei der Antwort. Ihre Unterlagen und der Verlauf sind unverändert.",
                             "Unexpected error.", "Erneut fragen; bei Wiederholung die Server-Ausgabe an die IT geben")
-        display[-1] = {"role": "assistant", "content": (text + "\n\n" if text else "") + "_(Antwort abgebrochen)_"}
+        shown_text = f"{quote}\n\n{text}".strip() if quote else text
+        display[-1] = {"role": "assistant", "content": (shown_text + "\n\n" if shown_text else "") + "_(Antwort abgebrochen)_"}
         _audit(ctx, user, "ask_failed", cid, [], None, "", question)
         yield {"chatbot": display, "hint": notice(exc)}
         return

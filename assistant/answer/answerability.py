@@ -1,0 +1,36 @@
+"""Answer or refuse: the evidence scores and the model's own judgement, combined.
+
+Neither alone separates the questions a municipal page answers from the on-topic ones it
+does not: e5 similarity is high for both, and the small model says "yes" too often when
+asked to refuse in its answer prompt. A logistic score over three signals does better:
+
+* ``p_yes``       – the model's probability of "Ja" to "is the answer in these sources?",
+                    read from the first token's log-probabilities (one token, cached prefix);
+* ``max_sim``     – e5 cosine of the best evidence sentence to the question;
+* ``max_overlap`` – share of the question's content words in the best sentence.
+
+The weights live in ``[answer]`` of the configuration; ``scripts/calibrate_answerability.py``
+fits them to a stored evaluation run (on the train split, never on dev).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from ..config import AnswerSettings
+
+
+@dataclass
+class Decision:
+    answer: bool
+    score: float
+    signals: dict[str, float] = field(default_factory=dict)
+
+
+def decide(p_yes: float | None, features: dict[str, float], s: AnswerSettings) -> Decision:
+    signals = {"p_yes": 0.5 if p_yes is None else p_yes, "max_sim": features.get("max_sim", 0.0),
+               "max_overlap": features.get("max_overlap", 0.0)}
+    z = (s.check_bias + s.check_yes * signals["p_yes"] + s.check_similarity * signals["max_sim"]
+         + s.check_overlap * signals["max_overlap"])
+    score = 1.0 / (1.0 + math.exp(-z))
+    return Decision(score >= s.check_threshold, round(score, 4), {k: round(v, 4) for k, v in signals.items()})

@@ -1,0 +1,135 @@
+"""Choose the evidence a prompt shows: sentences scored by meaning and by words, with their
+neighbours, the budget spent on the best passages.
+
+A passage of a municipal page is mostly about the question's topic but rarely answers it
+in more than two or three sentences, often a run of consecutive lines (a heading, then the
+rule, then its exceptions). So each sentence of the retrieved passages is scored by the
+embedding model (cosine of e5 query and passage vectors) plus the share of the question's
+content words it holds; the best sentences become anchors, each with the sentences that
+follow (and one before) in its passage, until the character budget is spent, taking at most
+``max_passages`` passages. Instruction-like sentences never reach the prompt.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from .. import text as T
+from ..index import embeddings
+from ..types import Hit
+from .passages import FAKE_TURN, clean, looks_like_instruction
+
+
+@dataclass
+class Sentence:
+    passage: int          # index into the hits
+    index: int            # position among that passage's sentences
+    text: str
+    sim: float = 0.0      # cosine similarity to the question (e5)
+    overlap: float = 0.0  # share of the question's content stems in the sentence
+    score: float = 0.0
+
+
+@dataclass
+class Evidence:
+    """The chosen sentences, by passage. Passages keep their retrieval rank as their number [n]
+    (the sources panel shows the same numbers); ``order`` lists the passages shown, best first."""
+
+    hits: list[Hit]
+    chosen: dict[int, list[Sentence]]     # hit index -> its chosen sentences, in reading order
+    order: list[int]                      # hit indices shown in the prompt, best first
+    best: Sentence | None = None          # the best-scoring sentence (the "Fundstelle")
+    dropped: int = 0                      # instruction-like sentences removed
+    features: dict[str, float] = field(default_factory=dict)
+
+    def text(self, p: int) -> str:
+        """The shown text of passage ``p`` (hit index), one sentence per line, delimiter-safe."""
+        return clean("\n".join(s.text for s in self.chosen.get(p, [])))
+
+    def texts(self) -> list[str]:
+        """One text per hit, "" for passages not shown (so [n] stays the hit's rank)."""
+        return [self.text(p) for p in range(len(self.hits))]
+
+    def window(self, sentence: Sentence, after: int = 2) -> list[Sentence]:
+        """``sentence`` and the chosen ones right after it in its passage (the quote shown first)."""
+        sents = self.chosen[sentence.passage]
+        start = next(i for i, s in enumerate(sents) if s.index == sentence.index)
+        run = [sents[start]]
+        for s in sents[start + 1:start + 1 + after]:
+            if s.index != run[-1].index + 1:
+                break
+            run.append(s)
+        return run
+
+
+def split(hits: Sequence[Hit]) -> tuple[list[list[Sentence]], int]:
+    """Every passage's sentences, instruction-like ones (and fake chat turns) removed."""
+    out, dropped = [], 0
+    for p, hit in enumerate(hits):
+        text, turns = FAKE_TURN.subn(" ", hit.chunk.text)
+        sents = T.sentences(text)
+        bad = [looks_like_instruction(s) for s in sents]
+        dropped += turns + sum(bad)
+        out.append([Sentence(p, i, s) for i, s in enumerate(s for s, b in zip(sents, bad) if not b)])
+    return out, dropped
+
+
+def score(question: str, passages: list[list[Sentence]], *, w_overlap: float = 0.5, rank_penalty: float = 0.2,
+          query_vector: np.ndarray | None = None) -> list[Sentence]:
+    """Score every sentence in place; return them best first (ties: earlier passage, earlier sentence).
+
+    ``rank_penalty`` per retrieval rank: the retriever judged the whole passage, and its order is the
+    better page-level signal, so the best passage's good sentences come before the next passage's."""
+    flat = [s for sents in passages for s in sents]
+    if not flat:
+        return []
+    q = T.stems(question)
+    qv = query_vector if query_vector is not None else embeddings.embed_query(question)
+    vectors = embeddings.embed_passages([s.text for s in flat])
+    sims = vectors @ qv
+    for s, sim in zip(flat, sims):
+        s.sim = float(sim)
+        s.overlap = len(q & T.stems(s.text)) / len(q) if q else 0.0
+        s.score = s.sim + w_overlap * s.overlap - rank_penalty * s.passage
+    return sorted(flat, key=lambda s: (-s.score, s.passage, s.index))
+
+
+def select(hits: Sequence[Hit], question: str, *, total: int, max_passages: int = 2, before: int = 1,
+           after: int = 4, w_overlap: float = 0.5, rank_penalty: float = 0.2,
+           query_vector: np.ndarray | None = None) -> Evidence:
+    """The evidence for ``question`` from ``hits`` within ``total`` characters (see the module doc)."""
+    passages, dropped = split(hits)
+    ranked = score(question, passages, w_overlap=w_overlap, rank_penalty=rank_penalty, query_vector=query_vector)
+    chosen: dict[int, set[int]] = {}
+    order: list[int] = []
+    used = 0
+    for anchor in ranked:
+        p = anchor.passage
+        if p not in chosen and len(order) >= max_passages:
+            continue
+        sents = passages[p]
+        lo, hi = max(0, anchor.index - before), min(len(sents), anchor.index + after + 1)
+        new = [i for i in range(lo, hi) if i not in chosen.get(p, set())]
+        cost = sum(len(sents[i].text) + 1 for i in new)
+        if used + cost > total:
+            if anchor.index in chosen.get(p, set()):
+                continue
+            new, cost = [anchor.index], len(anchor.text) + 1   # the anchor alone still fits?
+            if used + cost > total:
+                continue
+        chosen.setdefault(p, set()).update(new)
+        if p not in order:
+            order.append(p)
+        used += cost
+    kept = {p: [passages[p][i] for i in sorted(chosen[p])] for p in order}
+    if not kept and ranked:   # one overlong best sentence: its start
+        best = ranked[0]
+        best.text = best.text[:total]
+        kept, order = {best.passage: [best]}, [best.passage]
+    ev = Evidence(hits=list(hits), chosen=kept, order=order, best=ranked[0] if ranked else None, dropped=dropped)
+    if ranked:
+        ev.features = {"max_sim": max(s.sim for s in ranked), "max_overlap": max(s.overlap for s in ranked),
+                       "max_score": max(s.sim + w_overlap * s.overlap for s in ranked)}
+    return ev

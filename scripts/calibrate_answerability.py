@@ -1,0 +1,90 @@
+"""Fit the answer-or-refuse weights (``[answer] check_*``) to a stored evaluation run.
+
+Usage (on the train split, never on the split you report):
+
+    PILOT_ASSISTANT_ANSWER__CHECK_THRESHOLD=0 pilot-assistant eval evals/suites/integreat-de-train.yaml \\
+        --sample 60 --seed 3 --data-dir DATA          # threshold 0: every question is answered, signals kept
+    python scripts/calibrate_answerability.py DATA/runs/<run_id>/run.json [--max-false-refusals 0.10]
+
+Each answered item of the run carries the signals (``diagnostics.check``: the model's P(yes), the best
+sentence's e5 similarity and word overlap). A logistic regression on them, with the label "the suite
+says the question is answerable", gives the weights; the threshold is the highest that keeps false
+refusals of answerable questions at or below the limit. Prints a ``[answer]`` block for
+pilot-assistant.toml and the figures it reaches on the run itself (an optimistic estimate: check it on
+another split).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+SIGNALS = ("p_yes", "max_sim", "max_overlap")
+WEIGHTS = ("check_yes", "check_similarity", "check_overlap")
+
+
+def load(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    run = json.loads(path.read_text(encoding="utf-8"))
+    xs, ys = [], []
+    for item in run["items"]:
+        check = (item.get("diagnostics") or {}).get("check")
+        if not check:
+            continue   # refused before the model was asked, or an error: no signals
+        xs.append([check[s] for s in SIGNALS])
+        ys.append(1.0 if item["answerable"] else 0.0)
+    if not xs:
+        raise SystemExit("Der Lauf enthält keine Signale (diagnostics.check) – mit CHECK_THRESHOLD=0 laufen lassen.")
+    return np.array(xs, dtype=float), np.array(ys)
+
+
+def fit(x: np.ndarray, y: np.ndarray, l2: float = 1.0, steps: int = 20000, lr: float = 0.5) -> tuple[float, np.ndarray]:
+    """Logistic regression by gradient descent on standardised signals (returns raw-scale weights).
+    Classes are weighted to equal total weight: unanswerable questions are the minority. Weights are
+    kept at zero or above: a stronger signal never argues for refusing, whatever a small sample says."""
+    mu, sd = x.mean(0), x.std(0) + 1e-9
+    z = (x - mu) / sd
+    w, b = np.zeros(x.shape[1]), 0.0
+    cw = np.where(y == 1, 0.5 / max(y.mean(), 1e-9), 0.5 / max(1 - y.mean(), 1e-9))
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-(z @ w + b)))
+        g = (p - y) * cw
+        w = np.maximum(0.0, w - lr * (z.T @ g / len(y) + l2 * w / len(y)))
+        b -= lr * g.mean()
+    raw_w = w / sd
+    return b - float(mu @ raw_w), raw_w
+
+
+def rates(score: np.ndarray, y: np.ndarray, threshold: float) -> tuple[float, float]:
+    refuse = score < threshold
+    false_refusals = float(refuse[y == 1].mean()) if (y == 1).any() else 0.0
+    refused_unanswerable = float(refuse[y == 0].mean()) if (y == 0).any() else 0.0
+    return false_refusals, refused_unanswerable
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run", type=Path, help="run.json of an eval run with [answer] check_threshold = 0")
+    ap.add_argument("--max-false-refusals", type=float, default=0.10)
+    args = ap.parse_args()
+    x, y = load(args.run)
+    bias, w = fit(x, y)
+    score = 1 / (1 + np.exp(-(x @ w + bias)))
+    candidates = sorted(set(np.round(score, 4)))
+    ok = [t for t in candidates if rates(score, y, t)[0] <= args.max_false_refusals]
+    threshold = max(ok) if ok else 0.0
+    fr, ur = rates(score, y, threshold)
+    auc = np.mean([(a > u) + 0.5 * (a == u) for a in score[y == 1] for u in score[y == 0]]) if 0 < y.mean() < 1 else math.nan
+    print(f"# fitted on {len(y)} items ({int(y.sum())} answerable) of {args.run}")
+    print(f"# on these items: AUC {auc:.3f}; false refusals {fr:.2f}, unanswerable refused {ur:.2f}")
+    print("[answer]")
+    print(f"check_bias = {bias:.3f}")
+    for name, value in zip(WEIGHTS, w):
+        print(f"{name} = {value:.3f}")
+    print(f"check_threshold = {threshold:.4f}")
+
+
+if __name__ == "__main__":
+    main()
