@@ -162,6 +162,32 @@ def test_three_pipelines_on_a_dev_sample_with_the_small_model(capsys, dev_dir, t
 
 
 @pytest.mark.slow
+def test_the_same_eval_runs_against_an_ollama_model(capsys, dev_dir, test_model_path, tmp_path, monkeypatch):
+    """A city measures its own GPU server's model with the same command and the same pipelines."""
+    from assistant import config
+    from assistant.runtime import llm
+    from tests.ollama_server import OllamaAPI
+
+    engine = llm.EmbeddedEngine.get(config.load({"llm.model": str(test_model_path), "llm.threads": 1,
+                                                 "data_dir": str(tmp_path)}, environ={}))
+    srv = OllamaAPI(engine, "qwen2.5:7b-instruct").start()
+    try:
+        monkeypatch.setenv("OLLAMA_HOST", srv.url)
+        monkeypatch.setenv("PILOT_ASSISTANT_LLM__MAX_TOKENS", "60")
+        rc, out, err = run_cli(capsys, "eval", DEV, "--sample", "2", "--seed", "4", "--pipeline", "default,oracle",
+                               "--json", "--data-dir", dev_dir, "--backend", "ollama",
+                               "--ollama-model", "qwen2.5:7b-instruct")
+    finally:
+        srv.stop()
+    assert rc == 0, err
+    data = json.loads(out)
+    assert data["model"] == "ollama:qwen2.5:7b-instruct" and set(data["pipelines"]) == {"default", "oracle"}
+    run = json.loads((Path(data["run_dir"]) / "run.json").read_text(encoding="utf-8"))
+    checked = [i["diagnostics"]["check"] for i in run["items"] if "check" in i.get("diagnostics", {})]
+    assert all(0.0 <= c["p_yes"] <= 1.0 for c in checked)
+
+
+@pytest.mark.slow
 def test_eval_runs_lists_stored_runs(capsys, data_dir, state):
     rc, out, _ = run_cli(capsys, "eval", "runs", "--json", "--data-dir", data_dir)
     assert rc == 0

@@ -60,6 +60,19 @@ def test_ollama_backend_streams_like_embedded(settings, ollama_api):
     assert len(pieces) > 1 and "".join(pieces).strip()
 
 
+YES_NO = [SystemMessage("Antworte nur mit Ja oder Nein."), HumanMessage("Ist Berlin eine Stadt in Deutschland?")]
+
+
+def test_yes_probability_is_the_same_through_both_backends(settings, ollama_api):
+    """The answerability check reads log-probabilities: in-process and over Ollama's API alike."""
+    embedded = llm.yes_probability(llm.get_chat_model(settings), YES_NO)
+    settings.llm.backend, settings.llm.ollama_host = "ollama", ollama_api.url
+    settings.llm.ollama_model = "qwen2.5-coder:0.5b"
+    over_ollama = llm.yes_probability(llm.get_chat_model(settings), YES_NO)
+    assert 0.0 < embedded < 1.0                        # a probability, not a yes/no word
+    assert over_ollama == pytest.approx(embedded, abs=0.02)
+
+
 def test_ollama_unreachable_names_host_and_fix(bare_settings):
     bare_settings.llm.backend = "ollama"
     bare_settings.llm.ollama_host = "http://127.0.0.1:9"   # discard port: nothing listens

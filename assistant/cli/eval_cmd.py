@@ -88,7 +88,7 @@ def run(args, settings) -> int:
         data["fail_under"] = {"passed": not failed, "failed": failed}
     if len(results) > 1:
         together = Path(args.report) if args.report else result.path / "pipelines"
-        data["pipelines"] = {name: d for name, (d, _) in outputs.items()}
+        data["pipelines"] = {name: dict(d) for name, (d, _) in outputs.items()}   # copies: data is one of them
         data["pipelines_report"] = write_pipelines_report(results, together,
                                                           cache_dir=settings.data_dir / "cache" / "matplotlib")
     lines = []

@@ -215,9 +215,13 @@ def yes_probability(llm: BaseChatModel, messages: list[BaseMessage]) -> float:
     """P(yes) of a one-word yes/no answer: the first token's top log-probabilities, renormalised
     over yes and no words. A backend that returns no log-probabilities gives 1.0 or 0.0 from the
     word itself, so the decision still works, only less finely."""
-    options = {"max_tokens": 1} if isinstance(llm, EmbeddedChat) else {"options": {"num_predict": 1, "temperature": 0}}
+    if isinstance(llm, EmbeddedChat):
+        options = {"max_tokens": 1, "temperature": 0}
+    else:   # Ollama takes sampling settings only inside `options`, which replaces the model's own
+        kept = {k: getattr(llm, k, None) for k in ("num_ctx", "num_thread", "num_gpu", "seed")}
+        options = {"options": {**{k: v for k, v in kept.items() if v is not None}, "num_predict": 1, "temperature": 0}}
     try:
-        msg = llm.invoke(messages, temperature=0, logprobs=True, top_logprobs=10, **options)
+        msg = llm.invoke(messages, logprobs=True, top_logprobs=10, **options)
     except BackendUnavailable:
         raise
     except Exception as exc:
