@@ -10,7 +10,7 @@ import pytest
 
 from assistant.errors import StorageError
 from assistant.index import embeddings
-from assistant.index.lexical import POINTER, LexicalIndex
+from assistant.index.lexstate import POINTER
 from assistant.index.store import DocumentRecord, Store, flatten_metadata, unflatten_metadata
 from assistant.types import Chunk
 
@@ -140,21 +140,20 @@ def test_filtered_dense_query_matches_chroma_where(bare_settings, monkeypatch, o
             assert got == sorted(got, key=lambda x: x[1])
 
 
-def test_lexical_index_is_persisted_per_generation(bare_settings):
+def test_lexical_index_is_saved_and_followed_by_a_second_store(bare_settings):
     with Store(bare_settings) as store:
         _add(store, "/docs/a.pdf", "aaa", ["Die Grundsteuer steigt."])
-        first = store.lexical()
-        assert first.search("Grundsteuer", 3)[0][0] == "aaa:0"
+        assert store.lexical(strict=True).search("Grundsteuer", 3)[0][0] == "aaa:0"
         pointer = json.loads((store.index_dir / POINTER).read_text())
-        assert pointer["generation"] == first.generation
-        _add(store, "/docs/b.pdf", "bbb", ["Die Gewerbesteuer bleibt."])
-        second = store.lexical()
-        assert second.generation > first.generation
-        dirs = sorted(p.name for p in store.index_dir.glob("lexical-*"))
-        assert dirs == [json.loads((store.index_dir / POINTER).read_text())["dir"]]   # old ones cleaned
-    loaded = LexicalIndex.load(store.index_dir)
-    assert loaded.generation == second.generation and len(loaded) == 2
-    assert loaded.search("Gewerbesteuer", 3)[0][0] == "bbb:0"
+        assert pointer["version"] == 2 and len(pointer["segments"]) == 1
+        with Store(bare_settings) as other:   # another process's view of the same data dir
+            assert other.lexical().search("Grundsteuer", 3)[0][0] == "aaa:0"
+            _add(store, "/docs/b.pdf", "bbb", ["Die Gewerbesteuer bleibt."])
+            assert other.lexical().search("Gewerbesteuer", 3)[0][0] == "bbb:0"
+            store.remove_source("/docs/a.pdf")
+            assert other.lexical().search("Grundsteuer", 3) == [] and len(other.lexical()) == 1
+        # small changes stay in the log: the saved segment is the one from before
+        assert json.loads((store.index_dir / POINTER).read_text()) == pointer
 
 
 def test_stale_or_broken_lexical_index_is_rebuilt(bare_settings):

@@ -202,11 +202,12 @@ def ingest(paths: Sequence[str | Path], settings: Settings, *, collection: str =
     progress = progress or (lambda e: None)
     with open_store(settings, store) as store:
         with store.writer_lock(lambda: progress({"event": "wait"})):
+            store.check_embedder()
             store.reconcile()
             _run(files, settings, store, report, collection, type, progress)
             if prune:
                 _prune(paths, store, report, progress)
-            store.lexical(strict=True)   # saved for the next search; also heals a killed run's stale one
+            store.lexical(strict=True)   # what accumulated in the lexical tail is saved for every reader
     report.seconds = time.perf_counter() - started
     return report
 
@@ -284,6 +285,7 @@ def _run(files: list[tuple[Path, Path]], settings: Settings, store: Store, repor
         batch.append(prepared)
         if sum(len(p.chunks) for p in batch) >= EMBED_BATCH:
             _commit(batch, store, report, finish, progress)
+            store.lexical(strict=True)   # keeps the in-memory tail every reader rebuilds small
             batch = []
     _commit(batch, store, report, finish, progress)
 
@@ -388,3 +390,34 @@ def remove_source(source: str | Path, settings: Settings, *, store: Store | None
                     return True
         return False
 
+
+
+def reindex(settings: Settings, *, progress: Progress | None = None, store: Store | None = None) -> IngestReport:
+    """Embed every indexed document anew with the configured embedder (after a model change).
+
+    The list of documents is saved before the old index is dropped, so a reindex that is
+    interrupted (kill, Ollama down) is finished by running it again; files that are gone
+    are reported as failed."""
+    started = time.perf_counter()
+    report = IngestReport()
+    progress = progress or (lambda e: None)
+    with open_store(settings, store) as store:
+        with store.writer_lock(lambda: progress({"event": "wait"})):
+            plan = store.start_reindex()
+        groups: dict[tuple[str, str], list[str]] = {}
+        for doc in plan:
+            if Path(doc["source"]).is_file():
+                groups.setdefault((doc["collection"], doc["type"]), []).append(doc["source"])
+            else:
+                report.files.append(FileResult(doc["source"], "failed", "Datei fehlt / file is gone",
+                                               reason_de="Datei fehlt"))
+        for (collection, type_), sources in sorted(groups.items()):
+            part = ingest(sources, settings, collection=collection,
+                          type=type_ if type_ in DOC_TYPES else None, progress=progress, store=store)
+            report.files += part.files
+            report.chunks_added += part.chunks_added
+            report.pages += part.pages
+        with store.writer_lock():
+            store.finish_reindex()
+    report.seconds = time.perf_counter() - started
+    return report
