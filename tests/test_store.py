@@ -204,13 +204,16 @@ def test_reconcile_trims_what_a_killed_rechunk_left_over(bare_settings):
 def test_refresh_metadata_keeps_vectors_and_drops_keys_the_sidecar_lost(bare_settings):
     with Store(bare_settings) as store:
         _add(store, "/docs/a.pdf", "aaa", ["eins", "zwei"], meta={"committee": "Rat", "paper_number": "1"})
+        # older versions kept every field in Chroma; a rewrite drops what Chroma no longer keeps
+        store.collection.update(ids=["aaa:0"], metadatas=[{"m_committee": "Rat"}])
         before = store.collection.get(ids=["aaa:0"], include=["embeddings"])["embeddings"][0]
         new = _chunks("aaa", ["eins", "zwei"], source="/docs/a.pdf", meta={"paper_number": "2"}, date="2024-01-01")
         assert store.refresh_metadata(DocumentRecord(source="/docs/a.pdf", doc_id="aaa"), new) is True
         got = store.collection.get(ids=["aaa:0"], include=["embeddings", "metadatas"])
         assert list(got["embeddings"][0]) == list(before)
-        assert got["metadatas"][0]["m_paper_number"] == "2" and "m_committee" not in got["metadatas"][0]
+        assert got["metadatas"][0]["date_int"] == 20240101 and "m_committee" not in got["metadatas"][0]
         assert store.get_chunks(["aaa:1"])[0].date == "2024-01-01"
+        assert store.get_chunks(["aaa:0"])[0].meta == {"paper_number": "2"}
         # what is embedded changed (a title): the caller must re-embed
         titled = _chunks("aaa", ["eins", "zwei"], source="/docs/a.pdf", title="Neu")
         assert store.refresh_metadata(DocumentRecord(source="/docs/a.pdf", doc_id="aaa"), titled) is False

@@ -329,7 +329,7 @@ def _prepare(file: Path, root: Path, st: os.stat_result, doc_id: str, sidecar: t
 
 def _commit(batch: list[_Prepared], store: Store, report: IngestReport, finish, progress: Progress) -> None:
     """Embed the chunks of several documents in one go (bigger batches keep both cores busy),
-    then commit document by document, so a kill loses at most this batch."""
+    then commit them together, so a kill loses at most this batch."""
     if not batch:
         return
     import numpy as np
@@ -353,10 +353,9 @@ def _commit(batch: list[_Prepared], store: Store, report: IngestReport, finish, 
         parts.append(part)
         progress({"event": "embed", "embedded": sum(len(x) for x in parts), "chunks": len(texts)})
     vectors = np.concatenate(parts)
-    offset = 0
+    offsets = np.cumsum([0] + [len(p.chunks) for p in batch])
+    store.add_documents([(p.record, p.chunks, vectors[offsets[i]:offsets[i + 1]]) for i, p in enumerate(batch)])
     for p in batch:
-        store.add_document(p.record, p.chunks, vectors[offset:offset + len(p.chunks)])
-        offset += len(p.chunks)
         report.chunks_added += len(p.chunks)
         report.pages += p.pages
         finish(FileResult(p.record.source, "replaced" if p.replaces else "ingested", chunks=len(p.chunks),
