@@ -198,8 +198,11 @@ def generate(n_chunks: int, seed: int = 0, *, prefix: str = "gen") -> Iterator[G
 class Vectors:
     """Synthetic vectors: per topic a few really embedded generated chunks, plus noise."""
 
-    def __init__(self, seed: int = 0, per_topic: int = 2, noise: float = 0.03) -> None:
+    def __init__(self, seed: int = 0, per_topic: int = 1, noise: float = 0.03) -> None:
+        from assistant.index import embeddings
         from assistant.index.embeddings import embed_passages, embedding_text
+
+        embeddings.threads = lambda: 1   # a busy machine stalls two OpenMP threads at every barrier
 
         samples: list[list[str]] = [[] for _ in TOPICS]
         for doc in generate(len(TOPICS) * per_topic * 40, seed + 1, prefix="vec"):

