@@ -11,6 +11,10 @@ compares, for BM25 over the same tokens (the project's German stemming, done onc
 * SQLite FTS5 with ``bm25()`` over the same tokens (a contentless table, rows added in place):
   build time, query time (OR of the query's stems, ``ORDER BY rank LIMIT``), adding one document.
 
+``--scale N`` adds the segments' figures at N rows drawn from the kept index's own stems
+(same term frequencies and chunk lengths, sampled with numpy), for sizes whose chunks cannot be
+generated and stemmed in time on a busy machine.
+
 Chroma's own sparse/BM25 index and its ``Rrf`` ranking need its Search API, which chromadb
 1.5 offers only on Chroma Cloud and the distributed server, neither embedded nor `chroma run`;
 the script checks the embedded client and says so.
@@ -70,6 +74,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-dir", type=Path, required=True)
     ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--scale", type=int, default=0, help="also measure segments at this many sampled rows")
     args = ap.parse_args()
     db = sqlite3.connect(args.data_dir / "index" / "manifest.sqlite3")
     rows = db.execute(ROW_SQL + " ORDER BY doc_id, chunk_index").fetchall()
@@ -133,7 +138,40 @@ def main() -> int:
     print(f"FTS5:      build all {fts_build:.1f} s; query p50 {f50:.1f} ms p95 {f95:.1f} ms; "
           f"add one document {1000 * fts_add:.0f} ms", flush=True)
     print(f"Chroma sparse/BM25 + Rrf (Search API) in chromadb: {chroma_search_api()}")
+    if args.scale:
+        scaled(seg, args.scale, qs)
     return 0
+
+
+def scaled(seg: Segment, n: int, qs: list[str]) -> None:
+    """Segments at ``n`` rows whose stems follow ``seg``'s term and length distributions."""
+    rng = np.random.default_rng(0)
+    t0 = time.perf_counter()
+    df = np.diff(np.asarray(seg.indptr)).astype(np.float64)
+    lengths = rng.choice(np.asarray(seg.dl, dtype=np.int64), size=n)
+    terms = rng.choice(len(df), size=int(lengths.sum()), p=df / df.sum()).astype(np.int64)
+    key = terms * n + np.repeat(np.arange(n, dtype=np.int64), lengths)
+    del terms
+    key, tf = np.unique(key, return_counts=True)
+    indptr = np.zeros(len(df) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(key // n, minlength=len(df)), out=indptr[1:])
+    zeros = np.zeros(n, dtype=np.int32)
+    big = Segment(watermark=0, terms=list(seg.terms), indptr=indptr, rows=(key % n).astype(np.int32),
+                  tf=tf.astype(np.float32), dl=lengths.astype(np.float32), docs=[f"d{i}" for i in range(n // 25 + 1)],
+                  doc=(np.arange(n) // 25).astype(np.int32), index=(np.arange(n) % 25).astype(np.int32),
+                  columns={f: (seg.columns[f][0][:1] or [""], zeros) for f in seg.columns}, dates=zeros)
+    del key
+    built = time.perf_counter() - t0
+    index = LexicalIndex([big], [None])
+    s50, s95 = timed(lambda q: index.search(q, 30), qs)
+    tail = Segment.build([(f"newdoc:{i}", "newdoc", i, " ".join(seg.terms[t] for t in rng.integers(0, len(df), 60)),
+                           "council", "council", "", "/new.pdf", 20260101) for i in range(30)], 1)
+    t0 = time.perf_counter()
+    grown = LexicalIndex([big, tail], [None, None])
+    grown.search(qs[0], 30)
+    add = time.perf_counter() - t0
+    print(f"segments at {n} sampled rows ({len(big.rows)} postings, sampled in {built:.0f} s): "
+          f"query p50 {s50:.1f} ms p95 {s95:.1f} ms; one more document searchable in {1000 * add:.0f} ms", flush=True)
 
 
 if __name__ == "__main__":
