@@ -1,10 +1,11 @@
-"""The index: Chroma (dense), a SQLite manifest + chunk table (truth), and a BM25 index.
+"""The index: Chroma (dense vectors and filter fields), a SQLite manifest + chunk table (truth),
+and a BM25 index that follows the manifest's change log (:mod:`.lexstate`).
 
 Crash safety, in write order for one document:
 1. ``pending`` row for the new doc_id committed (a journal of what may be half-written);
 2. chunks upserted into Chroma (deterministic ids ``doc_id:index``, so a retry overwrites);
 3. one SQLite transaction: chunk rows, manifest row, old doc_id queued for deletion,
-   pending row dropped, generation bumped;
+   pending row dropped, both doc_ids appended to the lexical change log (``lexlog``);
 4. the replaced doc_id's chunks deleted from Chroma.
 A kill -9 anywhere leaves either the old or the new version committed; ``reconcile``
 deletes the Chroma chunks of journalled doc_ids that did not get committed (and, when one
