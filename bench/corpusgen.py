@@ -172,7 +172,7 @@ def generate(n_chunks: int, seed: int = 0, *, prefix: str = "gen") -> Iterator[G
         title = f"{kind} {paper}: {TOPICS[topic]} in {town}-{rng.choice(DISTRICTS)}"
         size = min(n_chunks - made, rng.choice((4, 6, 8, 10, 12, 15, 20, 25, 30, 40)))
         doc_id = hashlib.sha256(f"{prefix}-{seed}-{number}".encode()).hexdigest()
-        source = f"/archiv/{town.lower()}/{year}/{paper.replace('/', '-')}_{kind.split()[0].lower()}.pdf"
+        source = f"/archiv/{town.lower()}/{year}/{number:07d}_{paper.replace('/', '-')}_{kind.split()[0].lower()}.pdf"
         chunks = []
         for i in range(size):
             values = _Slots(rng, {"town0": town, "topic0": TOPICS[topic], "year": str(year),
