@@ -163,3 +163,32 @@ def test_knows_ignores_removed_documents(bare_settings):
         assert store.lexical().knows("Zebrastreifen")
         store.remove_source("/docs/b.pdf")
         assert not store.lexical().knows("Zebrastreifen") and store.lexical().knows("Grundsteuer")
+
+
+def test_pruned_search_equals_adding_every_posting():
+    """MaxScore skips common terms' postings for rows out of the race; the top n stay the same."""
+    rng = random.Random(11)
+    zipf = [w for i, w in enumerate(WORDS) for _ in range(len(WORDS) - i) for _ in range(i + 1)]
+    rows = []
+    for i in range(3000):
+        text = " ".join(rng.choice(zipf) for _ in range(rng.randint(5, 40)))
+        if i % 97 == 0:
+            text += " Zebrastreifen Ampel"
+        rows.append((f"d{i // 5}:{i % 5}", f"d{i // 5}", i % 5, " ".join(tokenize(text)), "ab"[i % 2], "other", "",
+                     "/s", 20100101 + i))
+    index = LexicalIndex([Segment.build(rows[:2000], 0), Segment.build(rows[2000:], 1)], [None, None])
+    pruned = 0
+    for q in [*QUERIES, "Zebrastreifen Haushalt Grundsteuer Ausschuss", "Ampel Radweg Kita Schule Satzung"]:
+        for n in (1, 5, 30):
+            for cond in (None, Conditions({"collection": ["a"]})):
+                a, b = index.search(q, n, cond), index.search(q, n, cond, prune=False)
+                assert [s for _, s in a] == pytest.approx([s for _, s in b], rel=1e-5), (q, n)
+                cut = b[-1][1] + 1e-5
+                assert {i for i, s in a if s > cut} == {i for i, s in b if s > cut}, (q, n)
+    # the pruning did happen on the rare-term queries
+    calls = []
+    original = index._nth
+    index._nth = lambda *a: calls.append(original(*a)) or calls[-1]
+    index.search("Zebrastreifen Haushalt Grundsteuer Ausschuss", 5)
+    pruned = sum(1 for c in calls if c > 0)
+    assert pruned >= 1

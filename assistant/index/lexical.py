@@ -166,31 +166,61 @@ class LexicalIndex:
         toks = tokenize(word)
         return bool(toks) and all(self._postings(t) for t in toks)
 
-    def search(self, query: str, n: int, cond: Conditions | None = None) -> list[tuple[str, float]]:
-        """Top n (chunk_id, bm25 score) with score > 0 among live rows passing ``cond``."""
+    def search(self, query: str, n: int, cond: Conditions | None = None, *,
+               prune: bool = True) -> list[tuple[str, float]]:
+        """Top n (chunk_id, bm25 score) with score > 0 among live rows passing ``cond``.
+
+        Terms are added rarest first. Once no row that none of them matched can reach the
+        n-th best score any more (each remaining term adds less than its idf), the common
+        terms are only looked up for the rows still in the race (MaxScore): in a million
+        chunks "Stadt" or "Kosten" would otherwise cost half a million postings each. The
+        result is the same as adding every posting (``prune=False``), up to ties."""
         if not self.n or n <= 0:
             return []
-        scores: dict[int, np.ndarray] = {}
-        for term in sorted(set(tokenize(query))):
+        terms = []
+        for term in set(tokenize(query)):
             found = self._postings(term)
             df = sum(len(rows) for _, rows, _ in found)
-            if not df:
-                continue
-            idf = math.log(1.0 + (self.n - df + 0.5) / (df + 0.5))
+            if df:
+                terms.append((df, term, found, math.log(1.0 + (self.n - df + 0.5) / (df + 0.5))))
+        terms.sort(key=lambda t: (t[0], t[1]))
+        rest = [sum(t[3] for t in terms[i:]) for i in range(len(terms))]
+        scores: dict[int, np.ndarray] = {}
+        racing: dict[int, np.ndarray] | None = None   # rows still in the race, once pruning started
+        for i, (_df, _term, found, idf) in enumerate(terms):
+            if prune and racing is None and i and (theta := self._nth(scores, n, cond)) > rest[i]:
+                racing = {si: np.flatnonzero(acc + rest[i] >= theta) for si, acc in scores.items()}
             for si, rows, tf in found:
                 seg = self.segments[si]
-                norm = K1 * (1.0 - B + B * seg.dl[rows] / self.avgdl)
                 acc = scores.get(si)
                 if acc is None:
+                    if racing is not None:
+                        continue
                     acc = scores[si] = np.zeros(len(seg), dtype=np.float32)
+                if racing is not None:   # look the racing rows up in this term's postings
+                    want = racing[si]
+                    pos = np.minimum(np.searchsorted(rows, want), len(rows) - 1)
+                    hit = rows[pos] == want
+                    rows, tf = want[hit], tf[pos[hit]]
+                norm = K1 * (1.0 - B + B * seg.dl[rows] / self.avgdl)
                 acc[rows] += (idf * tf / (tf + norm)).astype(np.float32)   # rows are unique per term
         best: list[tuple[float, int, int]] = []
         for si, acc in scores.items():
-            rows = np.flatnonzero(acc)
-            if cond is not None and not cond.empty():
-                rows = rows[self.segments[si].mask(cond, rows)]
+            rows = self._passing(si, acc, cond)
             if len(rows) > n:
                 rows = rows[np.argpartition(-acc[rows], n - 1)[:n]]
             best += [(-float(acc[r]), si, int(r)) for r in rows]
         best.sort()
         return [(self.segments[si].chunk_id(row), -neg) for neg, si, row in best[:n]]
+
+    def _passing(self, si: int, acc: np.ndarray, cond: Conditions | None) -> np.ndarray:
+        rows = np.flatnonzero(acc)
+        if cond is not None and not cond.empty():
+            rows = rows[self.segments[si].mask(cond, rows)]
+        return rows
+
+    def _nth(self, scores: dict[int, np.ndarray], n: int, cond: Conditions | None) -> float:
+        """The n-th best score so far among rows passing ``cond`` (0 while fewer than n)."""
+        values = [acc[self._passing(si, acc, cond)] for si, acc in scores.items()]
+        found = np.concatenate(values) if values else np.zeros(0, dtype=np.float32)
+        return float(np.partition(found, len(found) - n)[len(found) - n]) if len(found) >= n else 0.0
