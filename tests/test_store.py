@@ -10,7 +10,7 @@ import pytest
 
 from assistant.errors import StorageError
 from assistant.index import embeddings
-from assistant.index.lexical import POINTER, LexicalIndex
+from assistant.index.lexstate import POINTER
 from assistant.index.store import DocumentRecord, Store, flatten_metadata, unflatten_metadata
 from assistant.types import Chunk
 
@@ -140,21 +140,20 @@ def test_filtered_dense_query_matches_chroma_where(bare_settings, monkeypatch, o
             assert got == sorted(got, key=lambda x: x[1])
 
 
-def test_lexical_index_is_persisted_per_generation(bare_settings):
+def test_lexical_index_is_saved_and_followed_by_a_second_store(bare_settings):
     with Store(bare_settings) as store:
         _add(store, "/docs/a.pdf", "aaa", ["Die Grundsteuer steigt."])
-        first = store.lexical()
-        assert first.search("Grundsteuer", 3)[0][0] == "aaa:0"
+        assert store.lexical(strict=True).search("Grundsteuer", 3)[0][0] == "aaa:0"
         pointer = json.loads((store.index_dir / POINTER).read_text())
-        assert pointer["generation"] == first.generation
-        _add(store, "/docs/b.pdf", "bbb", ["Die Gewerbesteuer bleibt."])
-        second = store.lexical()
-        assert second.generation > first.generation
-        dirs = sorted(p.name for p in store.index_dir.glob("lexical-*"))
-        assert dirs == [json.loads((store.index_dir / POINTER).read_text())["dir"]]   # old ones cleaned
-    loaded = LexicalIndex.load(store.index_dir)
-    assert loaded.generation == second.generation and len(loaded) == 2
-    assert loaded.search("Gewerbesteuer", 3)[0][0] == "bbb:0"
+        assert pointer["version"] == 2 and len(pointer["segments"]) == 1
+        with Store(bare_settings) as other:   # another process's view of the same data dir
+            assert other.lexical().search("Grundsteuer", 3)[0][0] == "aaa:0"
+            _add(store, "/docs/b.pdf", "bbb", ["Die Gewerbesteuer bleibt."])
+            assert other.lexical().search("Gewerbesteuer", 3)[0][0] == "bbb:0"
+            store.remove_source("/docs/a.pdf")
+            assert other.lexical().search("Grundsteuer", 3) == [] and len(other.lexical()) == 1
+        # small changes stay in the log: the saved segment is the one from before
+        assert json.loads((store.index_dir / POINTER).read_text()) == pointer
 
 
 def test_stale_or_broken_lexical_index_is_rebuilt(bare_settings):
@@ -205,13 +204,16 @@ def test_reconcile_trims_what_a_killed_rechunk_left_over(bare_settings):
 def test_refresh_metadata_keeps_vectors_and_drops_keys_the_sidecar_lost(bare_settings):
     with Store(bare_settings) as store:
         _add(store, "/docs/a.pdf", "aaa", ["eins", "zwei"], meta={"committee": "Rat", "paper_number": "1"})
+        # older versions kept every field in Chroma; a rewrite drops what Chroma no longer keeps
+        store.collection.update(ids=["aaa:0"], metadatas=[{"m_committee": "Rat"}])
         before = store.collection.get(ids=["aaa:0"], include=["embeddings"])["embeddings"][0]
         new = _chunks("aaa", ["eins", "zwei"], source="/docs/a.pdf", meta={"paper_number": "2"}, date="2024-01-01")
         assert store.refresh_metadata(DocumentRecord(source="/docs/a.pdf", doc_id="aaa"), new) is True
         got = store.collection.get(ids=["aaa:0"], include=["embeddings", "metadatas"])
         assert list(got["embeddings"][0]) == list(before)
-        assert got["metadatas"][0]["m_paper_number"] == "2" and "m_committee" not in got["metadatas"][0]
+        assert got["metadatas"][0]["date_int"] == 20240101 and "m_committee" not in got["metadatas"][0]
         assert store.get_chunks(["aaa:1"])[0].date == "2024-01-01"
+        assert store.get_chunks(["aaa:0"])[0].meta == {"paper_number": "2"}
         # what is embedded changed (a title): the caller must re-embed
         titled = _chunks("aaa", ["eins", "zwei"], source="/docs/a.pdf", title="Neu")
         assert store.refresh_metadata(DocumentRecord(source="/docs/a.pdf", doc_id="aaa"), titled) is False

@@ -1,4 +1,4 @@
-"""`pilot-assistant ingest PATH...` and `pilot-assistant remove SOURCE`."""
+"""`pilot-assistant ingest PATH...`, `pilot-assistant remove SOURCE` and `pilot-assistant reindex`."""
 from __future__ import annotations
 
 import sys
@@ -21,6 +21,10 @@ def register(sub) -> None:
     add_common(r)
     r.set_defaults(run=run_remove)
 
+    x = sub.add_parser("reindex", help="Alle Dokumente neu einbetten (nach einem Wechsel des Einbettungsmodells)")
+    add_common(x)
+    x.set_defaults(run=run_reindex)
+
 
 def run(args, settings) -> int:
     from ..ingest.pipeline import ingest
@@ -28,6 +32,15 @@ def run(args, settings) -> int:
     with _Progress(enabled=not args.json) as progress:
         report = ingest(args.paths, settings, collection=args.collection, type=args.type,
                         prune=args.prune, progress=progress)
+    emit(report.to_dict(), args.json, _summary(report))
+    return report.exit_code
+
+
+def run_reindex(args, settings) -> int:
+    from ..ingest.pipeline import reindex
+
+    with _Progress(enabled=not args.json) as progress:
+        report = reindex(settings, progress=progress)
     emit(report.to_dict(), args.json, _summary(report))
     return report.exit_code
 

