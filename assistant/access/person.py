@@ -22,7 +22,8 @@ ADMIN, EDITOR, READER = "admin", "editor", "reader"
 ROLES = (ADMIN, EDITOR, READER)
 EVERYONE = "*"
 LOCAL_USER = "lokal"     # the one person of a loopback install without login
-GROUP_RE = re.compile(r"^[\w][\w.@ -]{0,63}$")
+# Keycloak sends group paths ("/bauamt") and client roles ("role:pilot-assistant:admin"); the comma separates
+GROUP_RE = re.compile(r"^[\w/][\w.@ :/-]{0,127}$")
 ROLE_DE = {ADMIN: "Verwaltung", EDITOR: "Redaktion", READER: "Lesen"}
 
 
@@ -69,8 +70,8 @@ def check_group(group: str) -> str:
     group = (group or "").strip()
     if group != EVERYONE and not GROUP_RE.match(group):
         raise UsageError(f"Ungültiger Gruppenname {group!r}", f"Invalid group name {group!r}",
-                         "Buchstaben, Ziffern, Leerzeichen und . _ @ - verwenden (höchstens 64 Zeichen), "
-                         "oder * für alle Angemeldeten")
+                         "Buchstaben, Ziffern, Leerzeichen und . _ @ - : / verwenden (kein Komma, höchstens "
+                         "128 Zeichen), oder * für alle Angemeldeten")
     return group
 
 
