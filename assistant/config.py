@@ -265,4 +265,8 @@ def load(overrides: Mapping[str, Any] | None = None, *, config_file: str | Path 
         )
     if settings.llm.threads < 1:
         raise ConfigError("llm.threads muss >= 1 sein", "llm.threads must be >= 1", "--threads 1")
+    for name in ("serve.session_idle_minutes", "serve.session_max_hours", "serve.render_timeout_s"):
+        if settings.get(name) <= 0:
+            raise ConfigError(f"{name} muss größer als 0 sein", f"{name} must be greater than 0",
+                              f"{name} auf einen positiven Wert setzen")
     return settings
