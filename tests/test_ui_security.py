@@ -215,7 +215,7 @@ def test_gradio_upload_cache_serves_html_as_a_sandboxed_download(local):
     (path,) = json.loads(out)
     status, body, headers = _request(f"{base}/gradio_api/file={urllib.parse.quote(path)}")
     assert status == 200 and b"<script>" in body
-    assert headers["content-disposition"] == "attachment"
+    assert headers["content-disposition"].split(";")[0] == "attachment"
     assert headers["content-security-policy"].startswith("sandbox")
     assert headers["x-content-type-options"] == "nosniff"
 

@@ -89,32 +89,36 @@ def build(ctx: UIContext) -> None:
             person = admin(request)
             coll = colls.check_name(coll or "")
             if any(c.name == coll for c in colls.list_collections(ctx.settings)):
-                colls.set_rights(ctx.settings, coll, read=split_list(r), write=split_list(w), by=person)
+                c = colls.set_rights(ctx.settings, coll, read=split_list(r), write=split_list(w), by=person)
                 text = f"Rechte der Sammlung „{coll}“ gespeichert."
             else:
-                colls.create(ctx.settings, coll, read=split_list(r), write=split_list(w), by=person)
+                c = colls.create(ctx.settings, coll, read=split_list(r), write=split_list(w), by=person)
                 text = f"Sammlung „{coll}“ angelegt."
         except UserError as exc:
             return {coll_note: notice(exc)}
+        ctx.audit(person, "collection_rights", **c.to_dict())
         return {**tables(request), coll_note: text}
 
     save_coll.click(save, [name, read, write], table_outputs)
 
     def drop(coll: str | None, request: gr.Request):
         try:
-            colls.delete(ctx.settings, coll or "", by=admin(request))
+            person = admin(request)
+            colls.delete(ctx.settings, coll or "", by=person)
         except UserError as exc:
             return {coll_note: notice(exc)}
+        ctx.audit(person, "collection_delete", name=coll)
         return {**tables(request), coll_note: f"Sammlung „{coll}“ gelöscht."}
 
     drop_coll.click(drop, [name], table_outputs)
 
     def save_grants(n: str, rs: list[str], gs: str, request: gr.Request):
         try:
-            g = roles_mod.set_grants(ctx.settings, (n or "").strip(), roles=rs or [], groups=split_list(gs),
-                                     by=admin(request))
+            person = admin(request)
+            g = roles_mod.set_grants(ctx.settings, (n or "").strip(), roles=rs or [], groups=split_list(gs), by=person)
         except UserError as exc:
             return {person_note: notice(exc)}
+        ctx.audit(person, "roles_set", name=g.name, roles=list(g.roles), groups=list(g.groups))
         return {**tables(request), person_note: f"{g.name}: Rollen {', '.join(g.roles) or 'reader'}, "
                                                 f"Gruppen {', '.join(g.groups) or '–'}."}
 

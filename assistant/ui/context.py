@@ -69,6 +69,15 @@ class UIContext:
         """History owner for a Gradio request: the person's name."""
         return self.person(request).name
 
+    def audit(self, person: Person, event: str, **detail) -> None:
+        """One audit row for a change a person made (deletions, confirmations, rights, roles)."""
+        try:
+            self.history.audit(person.name, event, detail=detail)
+        except UserError:   # a full disk must not undo what was done; the server log has it
+            import logging
+
+            logging.getLogger("assistant.ui").warning("audit entry %s not written", event, exc_info=True)
+
     def readable(self, person: Person) -> list[str]:
         return colls.readable(self.settings, person)
 

@@ -17,7 +17,7 @@ from ..access import collections as colls
 from ..errors import UserError
 from ..ingest import uploads
 from .context import UIContext
-from .notice import notice
+from .notice import notice, scrub_paths
 
 TITLE = "Dokumente"
 log = logging.getLogger("assistant.ui")
@@ -98,7 +98,7 @@ def build(ctx: UIContext) -> None:
             name = Path(r.source).name
             up = ups.get(r.source)
             rows.append([r.collection, r.title or name, name, TYPE_DE.get(r.type, r.type), r.n_chunks,
-                         STATUS_DE.get(r.status, r.status), origin_de(up), r.error or "",
+                         STATUS_DE.get(r.status, r.status), origin_de(up), scrub_paths(r.error or ""),
                          (r.ingested_at or "")[:16].replace("T", " ")])
             choices.append((f"{r.collection} / {r.title or name} ({name})", doc_key(r.source)))
             if r.status == "indexed":
@@ -149,8 +149,9 @@ def build(ctx: UIContext) -> None:
         finally:
             for p in paths:   # the upload is stored (or refused); Gradio's temp copy must not linger
                 Path(p).unlink(missing_ok=True)
-        rows = [[r.name, r.status_de, r.pages or "", r.chunks or "", r.reason or "; ".join(r.warnings)]
+        rows = [[r.name, r.status_de, r.pages or "", r.chunks or "", scrub_paths(r.reason or "; ".join(r.warnings))]
                 for r in results]
+        ctx.audit(person, "upload", collection=coll, documents=[[r.name, r.status] for r in results])
         ok = sum(r.status not in ("failed", "pending") for r in results)
         bad = sum(r.status == "failed" for r in results)
         waiting = sum(r.status == "pending" for r in results)
@@ -178,6 +179,7 @@ def build(ctx: UIContext) -> None:
                 done = uploads.remove_document(source, ctx.settings, store=store, person=person)
         except UserError as exc:
             return {delete_note: notice(exc), **listing(request)}
+        ctx.audit(person, "document_delete", document=Path(source).name)
         extra = " Die gespeicherte Datei wurde ebenfalls gelöscht." if done["file"] else ""
         return {delete_note: f"„{Path(source).name}“ aus dem Index entfernt.{extra}", **listing(request)}
 
@@ -195,6 +197,7 @@ def build(ctx: UIContext) -> None:
             uploads.confirm_metadata(source, ctx.settings, person)
         except UserError as exc:
             return {delete_note: notice(exc), **listing(request)}
+        ctx.audit(person, "document_confirm", document=Path(source).name)
         return {delete_note: f"Angaben zu „{Path(source).name}“ bestätigt.", **listing(request)}
 
     confirm_btn.click(confirm, [to_delete], [delete_note, *listing_outputs])
@@ -207,9 +210,11 @@ def build(ctx: UIContext) -> None:
             if accept:
                 r = uploads.confirm_replacement(pid, ctx.settings, person)
                 text = f"„{r.name}“: {r.status_de}." + (f" {r.reason}" if r.reason else "")
+                ctx.audit(person, "replacement_confirm", document=r.name)
             else:
                 p = uploads.discard_replacement(pid, ctx.settings, person)
                 text = f"Neue Fassung von „{p.name}“ verworfen; die bisherige bleibt."
+                ctx.audit(person, "replacement_discard", document=p.name)
         except UserError as exc:
             return {pending_note: notice(exc), **listing(request)}
         return {pending_note: text, **listing(request)}

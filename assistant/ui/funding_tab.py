@@ -24,7 +24,7 @@ from ..funding.finder import STATES, FundingResult, ProgrammeMatch, load_all, ma
 from ..funding.ics import write_ics
 from ..funding.programmes import APPLICANTS
 from ..text import md_escape
-from .notice import notice
+from .notice import notice, scrub_paths
 
 TITLE = "Förderprogramme"
 HEADERS = ["Programm", "Passung", "Quote", "Zuschuss", "Eigenanteil", "Frist"]
@@ -89,7 +89,7 @@ def details_markdown(m: ProgrammeMatch) -> str:
 
 def excluded_markdown(result: FundingResult) -> str:
     lines = [f"- **{md_escape(e.name)}**: {md_escape(e.reason)}" for e in result.excluded]
-    lines += [f"- ⚠️ Datei **{md_escape(e.name)}** nicht lesbar: {md_escape('; '.join(e.problems))}"
+    lines += [f"- ⚠️ Datei **{md_escape(e.name)}** nicht lesbar: {md_escape(scrub_paths('; '.join(e.problems)))}"
               for e in result.errors]
     return "\n".join(lines) or "Keine."
 

@@ -242,9 +242,11 @@ class _Responder:
             ctype = next((v for k, v in headers if k == b"content-type"), b"").split(b";")[0].strip().lower()
             if self.path.startswith(FILE_ROUTES):
                 csp = CSP_SANDBOX
-                if ctype not in INLINE_IMAGES:
+                if ctype not in INLINE_IMAGES:   # a download, keeping the file name Gradio gave it
+                    given = next((v for k, v in kept if k == b"content-disposition"), b"")
+                    params = given.split(b";", 1)[1].strip() if b";" in given else b""
                     kept = [(k, v) for k, v in kept if k != b"content-disposition"]
-                    kept.append((b"content-disposition", b"attachment"))
+                    kept.append((b"content-disposition", b"attachment" + (b"; " + params if params else b"")))
             elif own_csp is not None and own_csp.startswith(b"sandbox"):
                 csp = own_csp.decode("latin-1")   # our document route decides for its files
             elif ctype == b"text/html":
