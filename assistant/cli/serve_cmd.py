@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import signal
 import stat
+import sys
 import threading
 import time
 from pathlib import Path
@@ -43,9 +44,11 @@ def run(args, settings) -> int:
 
     # refuse a bad identity setup before the model loads (seconds to minutes)
     from ..access.identity import Identity
+    from ..ui.server import STOP_DEADLINE_S
 
     Identity(settings).check_bind(settings.serve.host)
     _warn_readable(settings)
+    stopper = _Stopper(STOP_DEADLINE_S)
 
     # load the model now: the first question should not wait for it
     started = time.perf_counter()
@@ -60,10 +63,11 @@ def run(args, settings) -> int:
         print(f"Warnung: {exc}", flush=True)
 
     from ..ui.app import launch
-    from ..ui.server import STOP_DEADLINE_S
 
+    if stopper.stopping.is_set():
+        return 0
     served = launch(settings, backend_note=note, block=False)
-    stopping = _stop_on_signals(served, STOP_DEADLINE_S)
+    stopper.attach(served)
     _warm_up(served)
     host = settings.serve.host
     shown = f"[{host}]" if ":" in host else host
@@ -72,28 +76,56 @@ def run(args, settings) -> int:
     print({"none": "Anmeldung: keine (nur dieser Rechner)", "password": "Anmeldung: Passwortdatei",
            "proxy": f"Anmeldung: Anmelde-Proxy ({settings.serve.trusted_proxies})"}[mode], flush=True)
     served.wait()
-    if stopping.is_set():
+    if stopper.stopping.is_set():
         print("Beendet.", flush=True)
-    return 0
+    # no interpreter shutdown: collecting a heap of models and native clients can take minutes, and
+    # nothing is left to save (SQLite commits per write, Chroma per call, workers die with us)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
-def _stop_on_signals(served, deadline_s: float) -> threading.Event:
+class _Stopper:
     """SIGINT/SIGTERM: stop accepting, give open streams a moment, and end the process at the
-    latest ``deadline_s`` later whatever still runs (a busy model thread, a stuck worker)."""
-    stopping = threading.Event()
+    latest ``deadline_s`` after the signal, whatever still runs (a model loading, a busy thread).
 
-    def handler(signum, frame) -> None:
-        if stopping.is_set():    # a second Ctrl+C: now
+    Python runs signal handlers in the main thread only, and only between bytecodes: while it
+    loads a model in native code a handler would wait for seconds. So the C-level handler writes
+    the signal to a pipe (``signal.set_wakeup_fd``) and a thread of ours acts on it at once."""
+
+    def __init__(self, deadline_s: float) -> None:
+        self.deadline_s = deadline_s
+        self.stopping = threading.Event()
+        self.served = None
+        read, write = os.pipe()
+        os.set_blocking(write, False)
+        signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda signum, frame: None)   # the watcher below does the work
+        threading.Thread(target=self._watch, args=(read,), daemon=True, name="signals").start()
+
+    def attach(self, served) -> None:
+        self.served = served
+        if self.stopping.is_set():
+            served.server.should_exit = True
+
+    def _watch(self, read: int) -> None:
+        while True:
+            data = os.read(read, 64)
+            if not data:
+                return
+            if any(b in (signal.SIGINT, signal.SIGTERM) for b in data):
+                self._stop()
+
+    def _stop(self) -> None:
+        if self.stopping.is_set():    # a second Ctrl+C: now
             os._exit(130)
-        stopping.set()
-        served.server.should_exit = True
-        timer = threading.Timer(deadline_s, os._exit, args=(0,))
+        self.stopping.set()
+        if self.served is not None:
+            self.served.server.should_exit = True
+        timer = threading.Timer(self.deadline_s, os._exit, args=(0,))
         timer.daemon = True
         timer.start()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, handler)
-    return stopping
 
 
 def _warn_readable(settings) -> None:

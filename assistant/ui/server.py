@@ -25,7 +25,7 @@ from . import files, login
 from .security import Guard
 
 GRACE_S = 3.0            # open answer streams get this long to finish when the server stops
-STOP_DEADLINE_S = 8.0    # then the process ends, whatever still runs (within 10 s of the signal)
+STOP_DEADLINE_S = 7.0    # then the process ends, whatever still runs (within 10 s of the signal)
 STARTUP_TIMEOUT_S = 120.0
 log = logging.getLogger("assistant.ui")
 
