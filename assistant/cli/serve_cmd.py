@@ -64,8 +64,9 @@ def run(args, settings) -> int:
 
     from ..ui.app import launch
 
-    if stopper.stopping.is_set():
-        return 0
+    if stopper.stopping.is_set():   # stopped while the model loaded
+        sys.stdout.flush()
+        os._exit(0)
     served = launch(settings, backend_note=note, block=False)
     stopper.attach(served)
     _warm_up(served)
@@ -75,6 +76,9 @@ def run(args, settings) -> int:
     mode = served.identity.mode
     print({"none": "Anmeldung: keine (nur dieser Rechner)", "password": "Anmeldung: Passwortdatei",
            "proxy": f"Anmeldung: Anmelde-Proxy ({settings.serve.trusted_proxies})"}[mode], flush=True)
+    if mode == "password" and host not in ("127.0.0.1", "localhost", "::1"):
+        print("Hinweis: Passwörter und Sitzungen gehören über https – TLS an einem Reverse-Proxy beenden und dessen "
+              "Adresse als --trusted-proxy angeben (dann erhält das Cookie das Secure-Attribut).", flush=True)
     served.wait()
     if stopper.stopping.is_set():
         print("Beendet.", flush=True)

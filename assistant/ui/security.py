@@ -58,7 +58,7 @@ _OURS = {name for name, _ in HEADERS} | {b"content-security-policy"}
 INLINE_IMAGES = (b"image/png", b"image/jpeg", b"image/gif", b"image/webp")
 FILE_ROUTES = ("/gradio_api/file", "/file=", "/file/", "/gradio_api/stream")
 # pages of ours that work without a person (the login form itself)
-PUBLIC = ("/login", "/logout")
+PUBLIC = {"/login", "/login/", "/logout", "/logout/"}
 _SCRIPT = re.compile(rb"<script(?=[\s>])", re.IGNORECASE)
 MAX_PAGE_BYTES = 8 * 1024 * 1024
 
@@ -154,7 +154,7 @@ class Guard:
             await self._refuse(scope, send, 403, why)
             return
         person = self.identity.resolve(req)
-        if person is None and not path.startswith(PUBLIC):
+        if person is None and path not in PUBLIC:
             await self._unauthenticated(scope, send, headers)
             return
         state = scope.setdefault("state", {})
