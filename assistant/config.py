@@ -133,7 +133,18 @@ class IngestSettings:
 class ServeSettings:
     host: str = "127.0.0.1"
     port: int = 7860
+    # who a request comes from: "none" (loopback only), "password" (auth_file) or "proxy"
+    # (headers from trusted_proxies); empty = password when auth_file is set, else none
+    identity: str = ""
     auth_file: str = ""
+    trusted_proxies: str = ""          # comma-separated IPs/networks of the reverse proxy
+    proxy_user_header: str = "X-Forwarded-User"
+    proxy_groups_header: str = "X-Forwarded-Groups"
+    admin_groups: str = ""             # comma-separated groups whose members get role admin
+    editor_groups: str = ""            # ... role editor
+    session_idle_minutes: int = 60
+    session_max_hours: int = 10
+    render_timeout_s: float = 15.0     # one PDF page for the page viewer, in a limited worker
     max_upload_mb: int = 50
     history_retention_days: int = 90
     audit_log_text: bool = False
@@ -176,6 +187,16 @@ class Settings:
     @property
     def history_db(self) -> Path:
         return self.data_dir / "history.sqlite3"
+
+    @property
+    def access_db(self) -> Path:
+        """Collections and their groups, uploads' owners, roles given by name."""
+        return self.data_dir / "access.sqlite3"
+
+    @property
+    def exports_dir(self) -> Path:
+        """Files people export (history, drafts), one folder per person; expire after a while."""
+        return self.data_dir / "exports"
 
     def get(self, dotted: str) -> Any:
         obj: Any = self
@@ -297,4 +318,8 @@ def load(overrides: Mapping[str, Any] | None = None, *, config_file: str | Path 
                           "embeddings.batch_size = 64")
     if settings.llm.threads < 1:
         raise ConfigError("llm.threads muss >= 1 sein", "llm.threads must be >= 1", "--threads 1")
+    for name in ("serve.session_idle_minutes", "serve.session_max_hours", "serve.render_timeout_s"):
+        if settings.get(name) <= 0:
+            raise ConfigError(f"{name} muss größer als 0 sein", f"{name} must be greater than 0",
+                              f"{name} auf einen positiven Wert setzen")
     return settings

@@ -5,7 +5,9 @@ login); every read and write names the user, so one person can never open, expor
 or delete another's conversation by guessing an id. The audit log records who
 asked when and which documents/pages were cited; the question text only when
 ``serve.audit_log_text`` is on. Retention deletes both after
-``serve.history_retention_days``.
+``serve.history_retention_days``. A person's erasure deletes their conversations and the
+question texts in their audit rows, never the rows themselves: the log must keep saying
+who saw which documents, and that the erasure happened.
 """
 from __future__ import annotations
 
@@ -95,6 +97,9 @@ class History:
             try:
                 db.execute("PRAGMA journal_mode=WAL")   # persistent; cannot be switched inside a transaction
                 db.executescript(SCHEMA)
+                columns = {r[1] for r in db.execute("PRAGMA table_info(audit)")}
+                if "detail" not in columns:   # a history from before erasure entries
+                    db.execute("ALTER TABLE audit ADD COLUMN detail TEXT")
             finally:
                 db.close()
         except (OSError, sqlite3.Error) as exc:
@@ -195,8 +200,12 @@ class History:
 
     # --- a user's data as a whole --------------------------------------------------------
     def export(self, user: str) -> dict[str, Any]:
-        """Everything stored about ``user`` (conversations and audit entries), as JSON-ready data."""
+        """Everything stored about ``user`` (conversations and audit entries), as JSON-ready data.
+        Sources appear by file name: server paths stay on the server."""
         convs = [self.get(user, c.id).to_dict() for c in self.conversations(user)]
+        for conv in convs:
+            for m in conv["messages"]:
+                m["citations"] = [{**c, "source": Path(str(c.get("source") or "")).name} for c in m["citations"]]
         return {"user": user, "exported_at": iso(time.time()), "conversations": convs,
                 "audit": self.audit_entries(user)}
 
@@ -210,36 +219,48 @@ class History:
                 lines += [f"**{who}:** {m.content}", ""]
                 for cite in m.citations:
                     page = f", S. {cite['page']}" if cite.get("page") else ""
-                    lines.append(f"- [{cite.get('n', '?')}] {cite.get('title') or cite.get('source', '')}{page}")
+                    name = cite.get("title") or Path(str(cite.get("source") or "")).name
+                    lines.append(f"- [{cite.get('n', '?')}] {name}{page}")
                 if m.citations:
                     lines.append("")
         return "\n".join(lines).rstrip() + "\n"
 
-    def delete_user(self, user: str, *, audit: bool = True) -> dict[str, int]:
-        """Right to erasure: drop the user's conversations (and, unless ``audit=False``, audit rows)."""
+    def delete_user(self, user: str, *, audit: bool = False) -> dict[str, int]:
+        """Right to erasure: drop the user's conversations and the question texts of their audit
+        rows. The rows themselves stay (who saw which documents, kept until retention) unless an
+        administrator passes ``audit=True``; a person cannot erase their own trail."""
         with self._db() as db:
             msgs = db.execute("SELECT COUNT(*) FROM messages WHERE conversation_id IN "
                               "(SELECT id FROM conversations WHERE user=?)", (user,)).fetchone()[0]
             convs = db.execute("DELETE FROM conversations WHERE user=?", (user,)).rowcount
-            rows = db.execute("DELETE FROM audit WHERE user=?", (user,)).rowcount if audit else 0
-        return {"conversations": convs, "messages": msgs, "audit": rows}
+            if audit:
+                rows = db.execute("DELETE FROM audit WHERE user=?", (user,)).rowcount
+                cleared = 0
+            else:
+                rows = 0
+                cleared = db.execute("UPDATE audit SET question=NULL WHERE user=? AND question IS NOT NULL",
+                                     (user,)).rowcount
+        return {"conversations": convs, "messages": msgs, "audit": rows, "questions": cleared}
 
     # --- audit ---------------------------------------------------------------------------
     def audit(self, user: str, event: str, *, conversation_id: str | None = None,
               cited: list[dict[str, Any]] | None = None, refused: bool | None = None, model: str = "",
-              question: str | None = None, now: float | None = None) -> None:
-        """One audit row. ``cited``: ``[{doc_id, page, title?}]``; the question is stored only when enabled."""
+              question: str | None = None, detail: dict[str, Any] | None = None, now: float | None = None) -> None:
+        """One audit row. ``cited``: ``[{doc_id, page, title?}]``; the question is stored only when
+        enabled; ``detail``: what an event did (e.g. counts of an erasure)."""
         slim = [{"doc_id": c.get("doc_id", ""), "page": c.get("page"), "title": c.get("title", "")}
                 for c in cited or []]
         with self._db() as db:
-            db.execute("INSERT INTO audit(at, user, event, conversation_id, cited, refused, model, question) "
-                       "VALUES(?,?,?,?,?,?,?,?)",
+            db.execute("INSERT INTO audit(at, user, event, conversation_id, cited, refused, model, question, detail) "
+                       "VALUES(?,?,?,?,?,?,?,?,?)",
                        (time.time() if now is None else now, user, event, conversation_id,
                         json.dumps(slim, ensure_ascii=False), None if refused is None else int(refused), model,
-                        question if self.audit_text else None))
+                        question if self.audit_text else None,
+                        json.dumps(detail, ensure_ascii=False) if detail is not None else None))
 
     def audit_entries(self, user: str | None = None, *, since: float | None = None) -> list[dict[str, Any]]:
-        sql, args = "SELECT at, user, event, conversation_id, cited, refused, model, question FROM audit WHERE 1=1", []
+        sql, args = ("SELECT at, user, event, conversation_id, cited, refused, model, question, detail FROM audit "
+                     "WHERE 1=1", [])
         if user is not None:
             sql, args = sql + " AND user=?", [*args, user]
         if since is not None:
@@ -247,12 +268,14 @@ class History:
         with self._db() as db:
             rows = db.execute(sql + " ORDER BY id", args).fetchall()
         out = []
-        for at, who, event, conv, cited, refused, model, question in rows:
+        for at, who, event, conv, cited, refused, model, question, detail in rows:
             entry = {"at": iso(at), "user": who, "event": event, "conversation_id": conv,
                      "cited": json.loads(cited or "[]"), "refused": None if refused is None else bool(refused),
                      "model": model}
             if question is not None:
                 entry["question"] = question
+            if detail is not None:
+                entry["detail"] = json.loads(detail)
             out.append(entry)
         return out
 

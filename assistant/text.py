@@ -123,3 +123,15 @@ def plain(markdown: str) -> str:
     for pattern, repl in _MARKUP:
         markdown = pattern.sub(repl, markdown)
     return re.sub(r"(?: · )(?:\s*·\s*)+", " · ", markdown)
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>!|$&~#])")
+_AUTOLINK = re.compile(r"(://|(?<![\w.])www\.)", re.IGNORECASE)
+
+
+def md_escape(text: str) -> str:
+    """Plain text safe inside Markdown: every character that could start markup (a link, an
+    image, emphasis, code, a tag, an entity, a table, math) is backslash-escaped and bare URLs
+    are kept from becoming links, so a document title stays text. Line breaks become spaces."""
+    out = _MD_SPECIAL.sub(r"\\\1", " ".join(str(text or "").split()))
+    return _AUTOLINK.sub(lambda m: "\\:\\/\\/" if m.group(0) == "://" else m.group(0)[:3] + "\\.", out)

@@ -121,7 +121,7 @@ def wait_up(url: str, proc: subprocess.Popen, deadline: float) -> None:
         if proc.poll() is not None:
             raise RuntimeError(f"serve exited with {proc.returncode}")
         try:
-            if httpx.get(url + "/", timeout=5).status_code == 200:   # the login page when --auth-file
+            if httpx.get(url + "/", timeout=5).status_code in (200, 303):   # 303: to the login page (--auth-file)
                 return
         except httpx.HTTPError:
             pass

@@ -256,3 +256,35 @@ def make_truncated(path: Path, source: Path, *, keep: float = 0.5) -> Path:
     data = Path(source).read_bytes()
     Path(path).write_bytes(data[: int(len(data) * keep)])
     return Path(path)
+
+
+def make_slow_render_pdf(path: Path, text: str, *, ops: int = 60_000) -> Path:
+    """A one-page PDF whose text reads instantly but whose page takes minutes to render: a
+    function-based shading with a PostScript function of ``ops`` operators, evaluated by PDFium
+    for every pixel (about 18 s per 1,000 operators at 1,400 px on one core)."""
+    def obj_stream(data: bytes, extra: bytes = b"") -> bytes:
+        packed = zlib.compress(data, 9)
+        return b"<< /Length %d /Filter /FlateDecode %s>>\nstream\n" % (len(packed), extra) + packed + b"\nendstream"
+
+    safe = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)").encode("latin-1")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R /Resources << /Font << /F1 "
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >> >> /Shading << /Sh0 5 0 R >> >> >>",
+        obj_stream(b"/Sh0 sh\nBT /F1 12 Tf 72 720 Td (" + safe + b") Tj ET\n"),
+        b"<< /ShadingType 1 /ColorSpace /DeviceRGB /Domain [0 1 0 1] /Matrix [595 0 0 842 0 0] /Function 6 0 R >>",
+        obj_stream(b"{ " + b"0.5 mul 0.5 add " * ops + b"dup dup }",
+                   b"/FunctionType 4 /Domain [0 1 0 1] /Range [0 1 0 1 0 1] "),
+    ]
+    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for n, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % n + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    path.write_bytes(bytes(out))
+    return path

@@ -50,6 +50,24 @@ def test_only_nginx_publishes_ports_and_chroma_is_never_exposed(compose):
     assert proxy["OAUTH2_PROXY_UPSTREAMS"] == "http://app:7860/" and proxy["OAUTH2_PROXY_COOKIE_SECURE"] == "true"
 
 
+def test_compose_hardening_and_the_app_trusts_only_oauth2_proxy(compose):
+    services = compose["services"]
+    for name, svc in services.items():
+        assert svc.get("cap_drop") == ["ALL"], name
+        assert svc.get("mem_limit") and svc.get("pids_limit"), name
+        assert "no-new-privileges:true" in svc.get("security_opt", []), name
+    assert set(services["nginx"].get("cap_add", [])) <= {"NET_BIND_SERVICE", "CHOWN", "SETUID", "SETGID"}
+    command = services["app"]["command"]
+    assert command[command.index("--identity") + 1] == "proxy"
+    trusted = command[command.index("--trusted-proxy") + 1]
+    assert services["oauth2-proxy"]["networks"]["backend"]["ipv4_address"] == trusted
+    subnet = compose["networks"]["backend"]["ipam"]["config"][0]["subnet"]
+    import ipaddress
+
+    assert ipaddress.ip_address(trusted) in ipaddress.ip_network(subnet)
+    assert services["oauth2-proxy"]["environment"]["OAUTH2_PROXY_PASS_USER_HEADERS"] == "true"
+
+
 def test_nginx_conf_terminates_tls_and_sets_security_headers(tmp_path):
     text = (DEPLOY / "nginx.conf").read_text(encoding="utf-8")
     assert text.count("{") == text.count("}")
@@ -58,6 +76,8 @@ def test_nginx_conf_terminates_tls_and_sets_security_headers(tmp_path):
                    "server_tokens off", "oauth2-proxy:4180"):
         assert needle in text, needle
     assert "TLSv1 " not in text and "TLSv1.1" not in text
+    for header in ("X-Forwarded-User", "X-Forwarded-Groups", "X-Auth-Request-User", "X-Auth-Request-Groups"):
+        assert f'proxy_set_header {header} "";' in text, header   # a browser cannot pass itself off
     nginx = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None)
     if nginx is None:
         pytest.skip("nginx not installed: structural checks only (apt-get install nginx-light for `nginx -t`)")
@@ -82,6 +102,12 @@ def test_systemd_unit_parses_and_binds_loopback():
     assert {"Unit", "Service", "Install"} <= set(unit.sections())
     service = unit["Service"]
     assert service["ExecStart"].startswith("/") and "--host 127.0.0.1" in service["ExecStart"]
+    assert "--identity proxy" in service["ExecStart"] and "--trusted-proxy 127.0.0.1" in service["ExecStart"]
+    assert service["CapabilityBoundingSet"] == "" and service["AmbientCapabilities"] == ""
+    assert service["IPAddressDeny"] == "any" and "localhost" in service["IPAddressAllow"]
+    assert service["MemoryMax"] and service["SystemCallFilter"] and service["SystemCallArchitectures"] == "native"
+    text = (DEPLOY / "pilot-assistant.service").read_text(encoding="utf-8")
+    assert "SystemCallFilter=@system-service" in text and "~@privileged" in text
     assert service["User"] != "root" and service["NoNewPrivileges"] == "yes"
     assert service["ProtectSystem"] == "strict" and "/var/lib/pilot-assistant" in service["ReadWritePaths"]
     assert unit["Install"]["WantedBy"] == "multi-user.target"
@@ -99,6 +125,10 @@ def test_toml_example_loads_through_the_config(tmp_path):
     assert settings.llm.backend == "ollama" and settings.llm.ollama_host.startswith("http://")
     assert settings.store.url == "http://127.0.0.1:8000" and settings.serve.host == "127.0.0.1"
     assert str(settings.data_dir) == "/var/lib/pilot-assistant"
+    from assistant.access.identity import Identity
+
+    ident = Identity(settings)
+    assert ident.mode == "proxy" and ident.trusted_peer("127.0.0.1") and not ident.trusted_peer("10.0.0.1")
     # OLLAMA_HOST in the environment still wins, as the README says
     assert config.load(config_file=path, environ={"OLLAMA_HOST": "gpu02:11434"}).llm.ollama_host == "http://gpu02:11434"
 
@@ -106,7 +136,8 @@ def test_toml_example_loads_through_the_config(tmp_path):
 def test_readme_covers_the_setup():
     text = (DEPLOY / "README.md").read_text(encoding="utf-8")
     for topic in ("Ollama", "Chroma", "Keycloak", "oauth2-proxy", "TLS", "Datensicherung", "Aktualisierung",
-                  "127.0.0.1", "OParl"):
+                  "127.0.0.1", "OParl", "--trusted-proxy", "admin_groups", "editor", "reader", "collection grant",
+                  "0640"):
         assert topic in text, topic
     for name in ("docker-compose.yml", "nginx.conf", "pilot-assistant.service", "pilot-assistant.toml.example",
                  "Dockerfile", ".env.example"):

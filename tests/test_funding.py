@@ -278,6 +278,40 @@ def test_sources_include_data_dir_and_indexed_funding_documents(tmp_path):
     assert {"stadt-eigen", "hochgeladen"} <= {p.id for p in programmes} and len(programmes) == 19
 
 
+def test_programmes_are_parsed_once_per_change_and_only_from_readable_collections(tmp_path, monkeypatch):
+    """The UI lists programmes on every page load: an uploaded alias bomb is refused once and cached,
+    and a programme indexed in a collection the person cannot read is not listed for them."""
+    from assistant import config
+    from assistant.funding import programmes as prog_mod
+    from assistant.index.store import INDEXED, DocumentRecord, Store
+
+    settings = config.load({"data_dir": str(tmp_path / "data")}, environ={}, config_file=tmp_path / "none.toml")
+    laughs = 'lol0: &a0 ["LOL", "LOL", "LOL", "LOL", "LOL", "LOL", "LOL", "LOL", "LOL"]\n' + "".join(
+        f"lol{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 10))
+    uploaded = tmp_path / "uploads"
+    uploaded.mkdir()
+    bomb = uploaded / "bombe.md"
+    bomb.write_text("---\n" + laughs + "---\n# Lachgas\n\nText.\n", encoding="utf-8")
+    text = (CORPUS / "rp-kipki.md").read_text(encoding="utf-8")
+    (uploaded / "bauamt.md").write_text(text.replace("id: rp-kipki", "id: nur-bauamt"), encoding="utf-8")
+    with Store(settings) as store:
+        store.record_status(DocumentRecord(source=str(bomb), doc_id="b", type="funding", status=INDEXED))
+        store.record_status(DocumentRecord(source=str(uploaded / "bauamt.md"), doc_id="c", type="funding",
+                                           collection="bauamt", status=INDEXED))
+    calls = []
+    real = prog_mod.parse_programme
+    monkeypatch.setattr(prog_mod, "parse_programme", lambda text, path="": calls.append(path) or real(text, path))
+    for _ in range(3):
+        programmes, errors = load_all(settings, collections=["default"])
+        assert [e.name for e in errors] == ["bombe.md"] and "Aliase" in errors[0].de
+        assert "nur-bauamt" not in {p.id for p in programmes}
+    assert calls.count(str(bomb)) == 1 and len(calls) == len(set(calls))   # parsed once, not per page load
+    assert "nur-bauamt" in {p.id for p in load_all(settings, collections=["default", "bauamt"])[0]}
+    bomb.write_text("---\nid: kaputt\n---\n", encoding="utf-8")        # a change is parsed again
+    load_all(settings, collections=["default"])
+    assert calls.count(str(bomb)) == 2
+
+
 # --------------------------------------------------------------------------- iCalendar
 
 

@@ -412,3 +412,38 @@ def test_parsing_runs_ahead_in_a_bounded_queue_and_stops_with_a_failing_run(tmp_
     monkeypatch.setattr(pipeline, "_commit", original)
     report = ingest([corpus], _settings(tmp_path))
     assert report.counts["ingested"] == 5 and report.counts["unchanged"] == 1
+
+
+def test_symlinks_out_of_the_folder_are_skipped_with_a_message(tmp_path):
+    """A link to the config file (with its store.token) must not be indexed and searchable."""
+    secret = tmp_path / "etc" / "pilot-assistant.toml"
+    secret.parent.mkdir()
+    secret.write_text('[store]\nurl = "https://chroma.intern"\ntoken = "geheimtoken4711"\n')
+    other = tmp_path / "anderes-amt"
+    other.mkdir()
+    (other / "personal.txt").write_text("Personalakte geheimtoken4711 Beurteilung.\n")
+    folder = tmp_path / "freigabe"
+    folder.mkdir()
+    (folder / "bericht.txt").write_text("Der Bericht über die Radwege im Stadtteil Nord.\n")
+    (folder / "config.txt").symlink_to(secret)
+    (folder / "amt").symlink_to(other, target_is_directory=True)
+    (folder / "nochmal.txt").symlink_to(folder / "bericht.txt")           # inside the folder: harmless
+    (folder / "bericht.txt.meta.yaml").unlink(missing_ok=True)
+    data = tmp_path / "data"
+    out = run_cli("ingest", str(folder), "--json", "--data-dir", str(data))
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    skipped = {Path(f["source"]).name: f for f in report["files"] if f["status"] == "skipped"}
+    assert set(skipped) == {"config.txt", "amt"} and "Symlink" in skipped["config.txt"]["reason_de"]
+    assert report["counts"]["skipped"] == 2 and report["counts"]["ingested"] == 1
+    text = run_cli("ingest", str(folder), "--data-dir", str(data))
+    assert "ÜBERSPRUNGEN" in text.stdout and "config.txt" in text.stdout
+    found = run_cli("search", "geheimtoken4711", "--json", "--data-dir", str(data))
+    assert all("geheimtoken4711" not in h["text"] for h in json.loads(found.stdout))
+    # a sidecar that links elsewhere is ignored as well (it would become the document's metadata)
+    (folder / "bericht.txt.meta.yaml").symlink_to(secret)
+    settings = config.load({"data_dir": str(data)}, environ={}, config_file=tmp_path / "none.toml")
+    from assistant.ingest.loaders import load
+
+    doc = load(folder / "bericht.txt", settings=settings.ingest)
+    assert "token" not in doc.meta and any("Symlink" in w for w in doc.warnings)

@@ -14,8 +14,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PKG = ROOT / "assistant"
 
 # lower layers never import higher ones; packages on one level do not import each other
-LEVELS = {"": 0, "runtime": 1, "index": 2, "ingest": 3, "council": 4, "answer": 5, "funding": 5,
-          "drafting": 6, "evaluation": 7, "ui": 8, "cli": 9}   # `serve` starts the UI
+LEVELS = {"": 0, "runtime": 1, "index": 2, "access": 3, "ingest": 4, "council": 5, "answer": 6, "funding": 6,
+          "drafting": 7, "evaluation": 8, "privacy": 8, "ui": 9, "cli": 10}   # `serve` starts the UI
 TOP_LEVEL_MODULES = {"__init__", "__main__", "config", "errors", "types", "text", "frontmatter", "sovereign",
                      "auth", "history", "fsutil"}
 
@@ -135,7 +135,8 @@ def test_every_third_party_import_is_declared():
                 for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]}
     # import name -> distribution name where they differ
     dist = {"yaml": "pyyaml", "docx": "python-docx", "odf": "odfpy", "fpdf": "fpdf2", "Stemmer": "pystemmer",
-            "langchain_core": "langchain-core", "langchain_ollama": "langchain-ollama", "gradio_client": "gradio-client"}
+            "langchain_core": "langchain-core", "langchain_ollama": "langchain-ollama", "gradio_client": "gradio-client",
+            "PIL": "pillow"}
     used = set()
     for path in _sources():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):

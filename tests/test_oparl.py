@@ -174,6 +174,22 @@ def test_killed_sync_resumes_at_its_cursor(tmp_path):
 
 # --- the client on its own ---------------------------------------------------------------
 
+def test_an_https_host_is_never_spoken_to_over_http():
+    client = OParlClient("https://ris.example.de/oparl/v1/system", SyncReport())
+    try:
+        assert client.allowed("https://ris.example.de/oparl/v1/paper/1")
+        assert not client.allowed("http://ris.example.de/oparl/v1/paper/1")     # a downgrade in a link
+        with pytest.raises(FetchError, match="foreign host"):
+            client.download("http://ris.example.de/files/a.pdf", Path("/nonexistent/a.pdf"), max_bytes=10)
+    finally:
+        client.close()
+    plain = OParlClient("http://ris.example.de/oparl/v1/system", SyncReport())
+    try:   # an http start may follow the server up to https on the same host
+        assert plain.allowed("https://ris.example.de/x") and plain.allowed("http://ris.example.de/x")
+    finally:
+        plain.close()
+
+
 def test_client_refuses_other_hosts_and_oversized_files(server, tmp_path):
     report = SyncReport()
     client = OParlClient(f"{server.api}/system", report, backoff=0.01)

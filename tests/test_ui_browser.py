@@ -149,6 +149,9 @@ def traversal_paths(data: Path) -> list[str]:
         # media streams and the run-history assets (both must not map onto the file system)
         "/gradio_api/stream/x/0/y/playlist-file", "/gradio_api/stream/x/0/y/..%2f..%2fetc%2fpasswd.ts",
         "/gradio_api/run-history/records/x/y/assets/..%2f..%2fetc%2fpasswd",
+        # our own document route takes a content hash, never a path
+        "/dokument/../../../../etc/passwd", "/dokument/%2e%2e%2f%2e%2e%2fhistory.sqlite3",
+        f"/dokument/{quote(str(docs / 'default' / 'probe.txt'))}",
     ]
 
 
@@ -164,9 +167,18 @@ def test_every_file_route_refuses_traversal(server):
         if resp.status == 200 or b"root:" in body or (secret and secret in body):
             failures.append((path, resp.status, body[:80]))
     assert not failures, failures
-    # and the route does work for the document store, so the refusals above mean something
+    # the document folder is no allowed path any more (documents go through /dokument/<hash>) ...
     probe = server["data"] / "documents" / "default" / "probe.txt"
-    assert _get(server["url"] + "gradio_api/file=" + quote(str(probe))) == 200
+    assert _get(server["url"] + "gradio_api/file=" + quote(str(probe))) in (403, 404)
+    # ... while the route does serve Gradio's own uploads, so the refusals above mean something
+    boundary = "pilotgrenze"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"probe.txt\"\r\n"
+            f"Content-Type: text/plain\r\n\r\nerlaubt\r\n--{boundary}--\r\n").encode()
+    req = urllib.request.Request(server["url"] + "gradio_api/upload", data=body,
+                                 headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        (uploaded,) = json.loads(r.read())
+    assert _get(server["url"] + "gradio_api/file=" + quote(uploaded)) == 200
 
 
 def test_security_headers(server):
@@ -288,7 +300,7 @@ def test_upload_ask_and_see_the_cited_page(server, browser, tmp_path):
             re.compile(r"2\.345\.678\s+Euro"), timeout=30_000)
         expect(page.locator("#page-image img")).to_be_visible(timeout=30_000)
         link = page.locator("#page-link a")
-        expect(link).to_contain_text("Originaldatei öffnen")
+        expect(link).to_contain_text("Originaldatei im Browser öffnen")
         href = link.get_attribute("href")
         assert "#page=2" in href
         assert _get(server["url"] + href.split("#")[0].lstrip("/")) == 200

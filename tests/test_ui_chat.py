@@ -20,7 +20,7 @@ CHUNK = Chunk(chunk_id="d1:1", doc_id="d1", text="Die Brücke kostet 2.345.678 E
 @pytest.fixture
 def ctx(bare_settings, monkeypatch):
     c = UIContext(settings=bare_settings, history=History(bare_settings))
-    monkeypatch.setattr(c, "document_count", lambda: 1)
+    monkeypatch.setattr(c, "document_count", lambda person=None: 1)
     return c
 
 
@@ -73,7 +73,7 @@ def test_bad_questions_get_a_german_hint_and_nothing_else(ctx, question, german)
 
 
 def test_empty_index(ctx, monkeypatch):
-    monkeypatch.setattr(ctx, "document_count", lambda: 0)
+    monkeypatch.setattr(ctx, "document_count", lambda person=None: 0)
     (update,) = run_turn(ctx, "Was kostet die Brücke?", [], None, "anna")
     assert "noch keine Dokumente" in update["hint"] and "Dokumente" in update["hint"]
 

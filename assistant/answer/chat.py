@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterator
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
@@ -79,9 +80,9 @@ def _refusal_text(prompt: prompts.Prompt, hits: list[Hit]) -> str:
     lines = [prompt["refusal"]]
     if hits:
         lines.append("\nNächstliegende Quellen:")
-        for h in hits[:3]:
+        for h in hits[:3]:   # titles come from documents: escaped, and a file name, never a server path
             page = f", S. {h.chunk.page}" if h.chunk.page else ""
-            lines.append(f"- {h.chunk.title or h.chunk.source}{page}")
+            lines.append(f"- {T.md_escape(h.chunk.title or Path(h.chunk.source).name)}{page}")
     return "\n".join(lines)
 
 

@@ -58,10 +58,17 @@ def run_remove(args, settings) -> int:
 def _summary(report) -> str:
     c = report.counts
     lines = [f"{c['ingested']} neu, {c['replaced']} ersetzt, {c['unchanged']} unverändert, "
-             f"{c['duplicate']} doppelt, {c['removed']} entfernt, {c['failed']} fehlgeschlagen "
-             f"({report.chunks_added} Abschnitte, {report.seconds:.1f} s)"]
+             f"{c['duplicate']} doppelt, {c['removed']} entfernt, {c['failed']} fehlgeschlagen"
+             + (f", {c['skipped']} übersprungen" if c.get("skipped") else "")
+             + f" ({report.chunks_added} Abschnitte, {report.seconds:.1f} s)"]
     for f in report.failed:
         lines.append(f"  FEHLER {f.source}: {f.reason}")
+    for f in report.files:
+        if f.status == "skipped":
+            lines.append(f"  ÜBERSPRUNGEN {f.source}: {f.reason}")
+    if report.collection_created:
+        lines.append("Hinweis: Die Sammlung ist neu und nur für die Verwaltung sichtbar; freigeben mit "
+                     "`pilot-assistant collection grant NAME --read GRUPPE` (oder --read '*' für alle).")
     return "\n".join(lines)
 
 

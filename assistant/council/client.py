@@ -51,6 +51,7 @@ class OParlClient:
             raise UsageError(f"Keine http(s)-URL: {url}", f"Not an http(s) URL: {url}",
                              "URL des OParl-System-Objekts angeben, z. B. https://ris.example.de/oparl/v1/system")
         self.netloc = parts.netloc.lower()
+        self.scheme = parts.scheme.lower()
         self.report = report
         self.retries, self.backoff, self.max_wait = retries, backoff, max_wait
         self.http = httpx.Client(timeout=httpx.Timeout(timeout), follow_redirects=False,
@@ -61,8 +62,13 @@ class OParlClient:
         self.http.close()
 
     def allowed(self, url: str) -> bool:
+        """Same host, and never down from https to http (a link or redirect to http:// on an
+        https host would send the requests, and their answers, unencrypted)."""
         parts = urlsplit(url)
-        return parts.scheme in ("http", "https") and parts.netloc.lower() == self.netloc
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https") or (self.scheme == "https" and scheme != "https"):
+            return False
+        return parts.netloc.lower() == self.netloc
 
     def _open(self, url: str, headers: dict[str, str]):
         """Send a GET, following redirects only on the same host; the response is streamed."""

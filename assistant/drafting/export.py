@@ -53,7 +53,7 @@ def _source_line(ref, L: dict) -> str:
     paper = f" (Drucksache {ref.paper_number})" if ref.paper_number else ""
     page = f", {L['page']} {ref.page}" if ref.page else ""
     number = f"[{ref.n}] " if ref.n else ""
-    return f"{number}{ref.title}{paper}{page} – {ref.source}"
+    return f"{number}{ref.title}{paper}{page} – {Path(ref.source).name}"   # server paths stay on the server
 
 
 def text_blocks(text: str) -> list[Block]:

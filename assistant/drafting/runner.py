@@ -133,8 +133,10 @@ def substantive(text: str) -> bool:
 
 
 def gather(queries: list[str], source_types: list[str], settings: Settings, store, *,
-           programme: Programme | None = None, guideline: str | None = None, indexed: bool = True) -> list[Hit]:
+           programme: Programme | None = None, guideline: str | None = None, indexed: bool = True,
+           collections: list[str] | None = None) -> list[Hit]:
     """One ranking per (source type, query), fused by RRF; at most PER_DOC passages per document.
+    ``collections``: only these (the collections the drafting person may read); None = all.
 
     Each query is embedded once for all source types (embedding is the slow step on a busy
     2-core machine), which is why this fuses per query with retrieval.fuse, not retrieval.search."""
@@ -155,6 +157,7 @@ def gather(queries: list[str], source_types: list[str], settings: Settings, stor
                 rankings.append([c.chunk_id for c in chunks])
                 continue
             filters = Filters(source=guideline) if kind == "funding" and guideline else Filters(type=kind)
+            filters.collection = collections
             fused, dense, _ = retrieval.fuse(q, vec, store, filters.resolve(store), settings.retrieval.candidates,
                                              settings.retrieval.rrf_k)
             rankings.append([cid for cid, _ in fused[:8]])
@@ -238,9 +241,10 @@ def start_draft(idea: Idea, template_name: str, settings: Settings, *, programme
 
 
 def run_sections(draft: Draft, settings: Settings, *, section_ids: list[str] | None = None, chat_model=None,
-                 store=None, today: dt.date | None = None,
-                 programmes: list[Programme] | None = None) -> Iterator[DraftEvent]:
+                 store=None, today: dt.date | None = None, programmes: list[Programme] | None = None,
+                 collections: list[str] | None = None) -> Iterator[DraftEvent]:
     """Generate the given sections (default: every pending or failed one), saving after each.
+    ``collections`` limits the sources to those collections (the person's readable ones).
 
     Yields events for progress and streaming; raises DraftInterrupted (draft saved) when a
     section fails."""
@@ -274,7 +278,7 @@ def run_sections(draft: Draft, settings: Settings, *, section_ids: list[str] | N
                 queries = list(dict.fromkeys([q for q in (fill(q, draft.idea, programme) for q in tsec.queries) if q]
                                              + [f"{draft.idea.title} {draft.idea.description[:200]}"]))
                 hits = gather(queries, tsec.source_types, settings, store, programme=programme,
-                              guideline=guideline, indexed=indexed)
+                              guideline=guideline, indexed=indexed, collections=collections)
                 texts, dropped = passages.select(hits, " ".join(queries), total=settings.retrieval.context_chars,
                                                  per_passage=settings.retrieval.context_chars_per_passage)
                 hits = [h for h, p in zip(hits, texts) if p]

@@ -249,7 +249,7 @@ def _config(settings: Settings, filters) -> dict[str, Any]:
     keep["llm"] = {k: v for k, v in keep["llm"].items() if k != "ollama_host"} | {
         "ollama_host": settings.llm.ollama_host if settings.llm.backend == "ollama" else ""}
     if filters is not None:
-        keep["filters"] = {k: v for k, v in vars(filters).items() if v}
+        keep["filters"] = {k: v for k, v in vars(filters).items() if v is not None and v != ""}
     return keep
 
 

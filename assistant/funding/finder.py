@@ -191,10 +191,12 @@ def check_today(today: dt.date | str | None) -> dt.date:
 # --------------------------------------------------------------------------- loading
 
 
-def programme_sources(settings: "Settings | None", sources: Iterable[str | Path] | None = None) -> list[Path]:
+def programme_sources(settings: "Settings | None", sources: Iterable[str | Path] | None = None,
+                      collections: Sequence[str] | None = None) -> list[Path]:
     """Programme files. Given ``sources`` (folders or files), exactly those; otherwise the
     starter folder, ``<data_dir>/funding`` and the Markdown documents of type funding in the
-    index (read from the manifest only). A path reached twice is listed once."""
+    index (read from the manifest only; with ``collections`` only those in them, so a person
+    sees only the programmes they may read). A path reached twice is listed once."""
     explicit = sources is not None
     roots = [Path(s) for s in sources] if explicit else [STARTER_FOLDER]
     if settings is not None and not explicit:
@@ -206,12 +208,12 @@ def programme_sources(settings: "Settings | None", sources: Iterable[str | Path]
                              "Pfad prüfen (--programmes ORDNER)")
         files += sorted(root.glob("*.md")) if root.is_dir() else [root] if root.is_file() else []
     if settings is not None and not explicit:
-        files += _indexed_funding_files(settings)
+        files += _indexed_funding_files(settings, collections)
     seen: set[Path] = set()
     return [f for f in files if not (f.resolve() in seen or seen.add(f.resolve()))]
 
 
-def _indexed_funding_files(settings: "Settings") -> list[Path]:
+def _indexed_funding_files(settings: "Settings", collections: Sequence[str] | None = None) -> list[Path]:
     # only if an index exists: opening the store would create one in a fresh data dir
     if not (Path(settings.index_dir) / "manifest.sqlite3").is_file():
         return []
@@ -220,7 +222,8 @@ def _indexed_funding_files(settings: "Settings") -> list[Path]:
 
     try:
         with Store(settings) as store:
-            docs = [d.source for d in store.documents() if d.type == "funding"]
+            docs = [d.source for d in store.documents() if d.type == "funding"
+                    and (collections is None or d.collection in collections)]
     except UserError:   # an unreadable index must not stop the finder; the folders still count
         return []
     out = []
@@ -240,9 +243,11 @@ def _starts_with_front_matter(path: Path) -> bool:
         return True   # let the loader report it
 
 
-def load_all(settings: "Settings | None", sources: Iterable[str | Path] | None = None
-             ) -> tuple[list[Programme], list[ProgrammeError]]:
-    return load_programmes(programme_sources(settings, sources))
+def load_all(settings: "Settings | None", sources: Iterable[str | Path] | None = None,
+             collections: Sequence[str] | None = None) -> tuple[list[Programme], list[ProgrammeError]]:
+    """Every programme (and every broken programme file) from :func:`programme_sources`.
+    Files are parsed once per change (see :func:`load_programmes`), not per call."""
+    return load_programmes(programme_sources(settings, sources, collections))
 
 
 # --------------------------------------------------------------------------- hard filters
@@ -321,11 +326,13 @@ def uncertainties(p: Programme) -> list[str]:
 def match_funding(idea: str, settings: "Settings | None" = None, *, applicant: str = "kommune",
                   state: str | None = None, budget: float | str | None = None, instrument: str | None = None,
                   today: dt.date | str | None = None, programmes: Sequence[Programme] | None = None,
-                  limit: int = 10, sources: Iterable[str | Path] | None = None) -> FundingResult:
+                  limit: int = 10, sources: Iterable[str | Path] | None = None,
+                  collections: Sequence[str] | None = None) -> FundingResult:
     """Rank the programmes open to ``applicant`` in ``state`` by fit with ``idea``.
 
     ``programmes`` skips loading (tests, UI caches); otherwise they come from
-    :func:`programme_sources` (``sources`` replaces the default folders).
+    :func:`programme_sources` (``sources`` replaces the default folders; ``collections``
+    limits the indexed programmes to those a person may read).
     Raises UsageError for an empty idea, a budget that is no number and unknown codes."""
     if not idea or not idea.strip():
         raise UsageError("Leere Projektidee", "Empty project idea", '--idea "Kurzbeschreibung des Vorhabens"')
@@ -336,7 +343,7 @@ def match_funding(idea: str, settings: "Settings | None" = None, *, applicant: s
         raise UsageError("limit muss >= 1 sein", "limit must be >= 1", "--limit 10")
     errors: list[ProgrammeError] = []
     if programmes is None:
-        programmes, errors = load_all(settings, sources)
+        programmes, errors = load_all(settings, sources, collections)
     eligible, excluded = hard_filter(programmes, applicant=applicant, state=state, instrument=instrument,
                                      today=day)
     results = [ProgrammeMatch(rank, p, fit, parts, topics, why, compute_financing(amount, p),

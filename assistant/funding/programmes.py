@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -318,6 +319,36 @@ def _paths(folder_or_paths: str | Path | Iterable[str | Path]) -> list[Path]:
     return [Path(p) for p in folder_or_paths]
 
 
+# path -> ((mtime_ns, size, inode), parse result): the web UI lists the programmes on every page
+# load; a file is parsed again only when it changes
+_parsed: dict[str, tuple[tuple[int, int, int], tuple[Programme | None, list[str]]]] = {}
+_parsed_lock = threading.Lock()
+MAX_CACHED = 5000
+
+
+def _parse_file(path: Path) -> tuple[Programme | None, list[str]]:
+    try:
+        st = path.stat()
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+    except OSError as exc:
+        return None, [_p(f"Datei nicht lesbar: {exc.strerror or exc}", f"file not readable: {exc.strerror or exc}")]
+    key = str(path)
+    with _parsed_lock:
+        hit = _parsed.get(key)
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    try:
+        text = path.read_text(encoding="utf-8")
+        result = parse_programme(text, key)
+    except (OSError, UnicodeDecodeError) as exc:
+        result = None, [_p(f"Datei nicht lesbar: {exc}", f"file not readable: {exc}")]
+    with _parsed_lock:
+        if len(_parsed) >= MAX_CACHED:
+            _parsed.clear()
+        _parsed[key] = (stamp, result)
+    return result
+
+
 def load_programmes(folder_or_paths: str | Path | Iterable[str | Path]
                     ) -> tuple[list[Programme], list[ProgrammeError]]:
     """Load every programme file of a folder (``*.md``) or of a list of paths.
@@ -325,17 +356,13 @@ def load_programmes(folder_or_paths: str | Path | Iterable[str | Path]
     A file that cannot be read or fails validation is returned as a
     :class:`ProgrammeError` naming it; the other files still load. A second file
     with an ``id`` already seen is an error too. Programmes are sorted by ``id``.
+    Each file is parsed once per change (size, mtime, inode), however often it is listed.
     """
     programmes: list[Programme] = []
     errors: list[ProgrammeError] = []
     seen: dict[str, str] = {}
     for path in _paths(folder_or_paths):
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            errors.append(ProgrammeError(str(path), [_p(f"Datei nicht lesbar: {exc}", f"file not readable: {exc}")]))
-            continue
-        programme, problems = parse_programme(text, str(path))
+        programme, problems = _parse_file(path)
         if programme is None:
             errors.append(ProgrammeError(str(path), problems))
             continue

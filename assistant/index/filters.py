@@ -14,7 +14,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class Filters:
-    """Restrict a search; every field left None matches everything.
+    """Restrict a search; every field left None matches everything, an empty list nothing
+    (a person who may read no collection finds nothing, not everything).
 
     Dates are ISO strings or prefixes ("2024", "2024-05"); a chunk without a date never
     matches a date range. ``source`` names a file or a folder (all files below it)."""
@@ -30,8 +31,9 @@ class Filters:
         values: dict[str, list[str]] = {}
         for name in ("collection", "type", "municipality"):
             value = getattr(self, name)
-            if value:
-                values[name] = [value] if isinstance(value, str) else list(value)
+            if value is None or value == "":
+                continue
+            values[name] = [value] if isinstance(value, str) else list(value)
         if self.source:
             values["source"] = store.resolve_sources(self.source) if store else [self.source]
         cond = Conditions(values=values)

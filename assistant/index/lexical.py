@@ -76,8 +76,14 @@ class Conditions:
     def empty(self) -> bool:
         return not self.values and not self.date_min and not self.date_max
 
+    def impossible(self) -> bool:
+        """A field restricted to no value at all: nothing can match."""
+        return any(len(v) == 0 for v in self.values.values())
+
     def chroma_where(self) -> dict | None:
         terms: list[dict] = []
+        if self.impossible():   # Chroma refuses an empty $in; no id has this metadata
+            return {"doc_id": {"$in": ["\0"]}}
         for name, allowed in self.values.items():
             terms.append({name: {"$in": list(allowed)}} if len(allowed) != 1 else {name: allowed[0]})
         if self.date_min:

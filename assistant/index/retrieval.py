@@ -49,6 +49,8 @@ def _search(query: str, settings: Settings, k: int, filters: Filters | None, sto
     from .embeddings import embed_query
 
     cond = filters.resolve(store) if filters else None
+    if cond is not None and cond.impossible():
+        return []
     n = max(settings.retrieval.candidates, k)
     fused, dense, lexical = fuse(query, embed_query(query), store, cond, n, settings.retrieval.rrf_k)
     fused = fused[:k]

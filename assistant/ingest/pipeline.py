@@ -28,7 +28,7 @@ IGNORE_FILE = ".ingestignore"
 FOLDER_TYPES = {"council": "council", "funding": "funding", "reports": "report", "report": "report"}
 EMBED_BATCH = 64          # chunks embedded together across small documents
 PARSE_AHEAD = 16          # parsed documents waiting for the embedder, at most
-STATUSES = ("ingested", "replaced", "unchanged", "duplicate", "removed", "failed")
+STATUSES = ("ingested", "replaced", "unchanged", "duplicate", "removed", "failed", "skipped")
 
 Progress = Callable[[dict], None]
 
@@ -51,6 +51,7 @@ class IngestReport:
     seconds: float = 0.0
     chunks_added: int = 0
     pages: int = 0
+    collection_created: bool = False    # a new collection (admins only until granted)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -68,7 +69,8 @@ class IngestReport:
     def to_dict(self) -> dict:
         return {"files": [asdict(f) for f in self.files], "counts": self.counts,
                 "chunks_added": self.chunks_added, "pages": self.pages,
-                "seconds": round(self.seconds, 3), "ok": not self.failed}
+                "seconds": round(self.seconds, 3), "ok": not self.failed,
+                "collection_created": self.collection_created}
 
 
 # --- discovery ---------------------------------------------------------------------------
@@ -94,11 +96,30 @@ def _ignored(rel: str, is_dir: bool, patterns: Sequence[str]) -> bool:
     return False
 
 
-def discover(paths: Iterable[str | Path]) -> list[tuple[Path, Path]]:
+SYMLINK_DE = "Verknüpfung (Symlink) übersprungen: sie zeigt aus dem Ordner hinaus"
+SYMLINK_EN = "symbolic link skipped: it points out of the folder"
+
+
+def _escapes(link: Path, root: Path) -> bool:
+    """True when the symlink ``link`` resolves outside ``root`` (or cannot be resolved)."""
+    try:
+        target = link.resolve(strict=True)
+    except (OSError, RuntimeError):    # dangling or a loop
+        return True
+    return target != root and root not in target.parents
+
+
+def discover(paths: Iterable[str | Path], skipped: list[FileResult] | None = None) -> list[tuple[Path, Path]]:
     """(file, root) pairs: files as given, folders walked (hidden entries, sidecars and
-    everything matched by an .ingestignore skipped)."""
+    everything matched by an .ingestignore skipped).
+
+    A folder is read as it is, never through a link out of it: a symlink to the config file
+    or to another department's share would otherwise be indexed and searchable. Such links
+    (to files or folders) land in ``skipped`` with the reason; links inside the folder are
+    read where they point."""
     from .loaders import is_sidecar
 
+    skipped = skipped if skipped is not None else []
     out: list[tuple[Path, Path]] = []
     for raw in paths:
         path = Path(raw).expanduser()
@@ -122,10 +143,22 @@ def discover(paths: Iterable[str | Path]) -> list[tuple[Path, Path]]:
                 full = here / name
                 return any(_ignored(full.relative_to(f).as_posix(), is_dir, p) for f, p in rules)
 
-            dirs[:] = sorted(d for d in dirs if not skip(d, True))
+            for d in list(dirs):   # os.walk does not descend into linked folders; say so
+                if (here / d).is_symlink() and not skip(d, True):
+                    skipped.append(FileResult(str(here / d), "skipped", f"{SYMLINK_DE} / {SYMLINK_EN}",
+                                              reason_de=SYMLINK_DE))
+            dirs[:] = sorted(d for d in dirs if not skip(d, True) and not (here / d).is_symlink())
             for name in sorted(files):
-                if not skip(name, False) and not is_sidecar(here / name):
-                    out.append((here / name, path))
+                if skip(name, False) or is_sidecar(here / name):
+                    continue
+                if (here / name).is_symlink():
+                    if _escapes(here / name, path):
+                        skipped.append(FileResult(str(here / name), "skipped", f"{SYMLINK_DE} / {SYMLINK_EN}",
+                                                  reason_de=SYMLINK_DE))
+                        continue
+                    out.append(((here / name).resolve(), path))
+                    continue
+                out.append((here / name, path))
     seen: set[Path] = set()
     return [(f, r) for f, r in out if not (f in seen or seen.add(f))]
 
@@ -199,10 +232,17 @@ def ingest(paths: Sequence[str | Path], settings: Settings, *, collection: str =
         raise UsageError(f"Unbekannter Typ {type!r}", f"Unknown type {type!r}", "--type " + "|".join(DOC_TYPES))
     if not collection or not collection.strip():
         raise UsageError("Leerer Sammlungsname", "Empty collection name", "--collection default")
+    from ..access import collections
+
     started = time.perf_counter()
-    files = discover(paths)
+    skipped: list[FileResult] = []
+    files = discover(paths, skipped)
     report = IngestReport()
+    _, report.collection_created = collections.ensure(settings, collection)
     progress = progress or (lambda e: None)
+    for result in skipped:
+        report.files.append(result)
+        progress({"event": "file", "done": len(report.files), "total": len(files) + len(skipped), **asdict(result)})
     with open_store(settings, store) as store:
         with store.writer_lock(lambda: progress({"event": "wait"})):
             store.check_embedder()

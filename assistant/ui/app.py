@@ -2,9 +2,11 @@
 
 Each tab is a module in this package with ``TITLE`` and ``build(ctx)``, listed in
 :data:`TABS` in the order shown. ``ctx`` (:class:`UIContext`) gives a tab the settings, the shared
-store and history, ``ctx.user(request)``, the status line (``ctx.status``, list it as an
-output to refresh it), ``ctx.on_load`` for page-load handlers, ``ctx.tabs`` (tab ids are
-the module names) and ``ctx.selected_programme`` (funding -> drafting hand-over).
+store and history, ``ctx.person(request)`` (who is asking, with roles), ``ctx.filters(person)``
+(the search filter every retrieval of that person uses), the status line (``ctx.status``, list it
+as an output to refresh it), ``ctx.on_load`` for page-load handlers, ``ctx.tabs`` (tab ids are
+the module names) and ``ctx.selected_programme`` (funding -> drafting hand-over). The tab
+"Verwaltung" is shown to admins only.
 """
 from __future__ import annotations
 
@@ -13,12 +15,14 @@ from pathlib import Path
 
 import gradio as gr
 
+from ..access.identity import Identity
 from ..config import Settings
-from ..history import History, start_retention
-from . import chat_tab, documents_tab, draft_tab, eval_tab, funding_tab
+from ..history import History
+from . import admin_tab, chat_tab, documents_tab, draft_tab, eval_tab, funding_tab
 from .context import UIContext
 
-TABS = [chat_tab, documents_tab, draft_tab, funding_tab, eval_tab]   # order of the tabs
+TABS = [chat_tab, documents_tab, draft_tab, funding_tab, eval_tab, admin_tab]   # order of the tabs
+ADMIN_TABS = {admin_tab}
 QUEUE_CONCURRENCY = 2          # events at once besides the chat (which follows the model's slots)
 QUEUE_MAX = 64                 # waiting events; more get a "busy" answer instead of piling up
 CACHE_CLEANUP = (3600, 3600)   # rendered pages and exports leave Gradio's cache after an hour
@@ -36,18 +40,20 @@ CSS = """
 .pa-where { font-weight: 400; margin-left: 6px; white-space: nowrap; }
 .pa-badge { margin-left: 8px; font-size: 0.75em; padding: 1px 6px; border-radius: 6px;
             background: var(--color-accent); color: white; font-weight: 600; }
+.pa-upload { margin-left: 8px; font-size: 0.75em; padding: 1px 6px; border-radius: 6px;
+             border: 1px dashed var(--body-text-color-subdued); font-weight: 400; }
 .pa-snippet { font-size: 0.88em; margin-top: 4px; line-height: 1.35; }
 .pa-meta { font-size: 0.78em; opacity: 0.7; margin-top: 4px; }
 .pa-sources-empty, .pa-sources-note { opacity: 0.7; font-style: italic; margin-bottom: 6px; }
 """
 
-AUTH_MESSAGE = ("Pilot-Assistent – bitte mit Ihrem Benutzerkonto anmelden. "
-                "Nach fünf Fehlversuchen ist die Anmeldung für zehn Minuten gesperrt.")
-
 
 def build_app(settings: Settings, *, history: History | None = None, backend_note: str = "",
-              login: bool = False) -> gr.Blocks:
-    ctx = UIContext(settings=settings, history=history or History(settings), backend_note=backend_note)
+              identity: Identity | None = None) -> gr.Blocks:
+    ctx = UIContext(settings=settings, history=history or History(settings), backend_note=backend_note,
+                    identity=identity)
+    login = identity is not None and identity.mode == "password"
+    admin_tabs = []
     with gr.Blocks(title="Pilot-Assistent", delete_cache=CACHE_CLEANUP) as demo:
         with gr.Row(equal_height=True):
             gr.Markdown("## Pilot-Assistent", elem_id="title")
@@ -58,13 +64,22 @@ def build_app(settings: Settings, *, history: History | None = None, backend_not
         with gr.Tabs(elem_id="tabs") as ctx.tabs:
             for module in TABS:
                 name = module.__name__.rsplit(".", 1)[-1]
-                with gr.Tab(module.TITLE, id=name, elem_id=f"tab-{name.removesuffix('_tab')}"):
+                hidden = module in ADMIN_TABS and identity is not None and identity.mode != "none"
+                with gr.Tab(module.TITLE, id=name, elem_id=f"tab-{name.removesuffix('_tab')}",
+                            visible=not hidden) as tab:
                     module.build(ctx)
+                if hidden:
+                    admin_tabs.append(tab)
 
-        def refresh_status(request: gr.Request) -> str:
-            return ctx.status_text(request)
+        def refresh_status(request: gr.Request):
+            text = ctx.status_text(request)
+            try:
+                is_admin = ctx.person(request).is_admin
+            except Exception:   # an expired session: the status says nothing more
+                is_admin = False
+            return [text] + [gr.update(visible=is_admin) for _ in admin_tabs]
 
-        demo.load(refresh_status, None, ctx.status)
+        demo.load(refresh_status, None, [ctx.status, *admin_tabs])
         for fn, outputs in ctx.on_load:
             demo.load(fn, None, outputs)
     demo.pilot_context = ctx   # lets tests and later tabs reach the same context
@@ -72,35 +87,27 @@ def build_app(settings: Settings, *, history: History | None = None, backend_not
 
 
 def launch(settings: Settings, host: str | None = None, port: int | None = None, *,
-           auth_file: str | Path | None = None, backend_note: str = "", block: bool = True) -> gr.Blocks:
-    """Serve the app. Loopback unless told otherwise; never a public share link."""
-    from starlette.middleware import Middleware
-
-    from ..auth import Authenticator
-    from .security import SecurityMiddleware, gradio_auth
+           auth_file: str | Path | None = None, backend_note: str = "", block: bool = True):
+    """Serve the app (see :mod:`assistant.ui.server`). Loopback unless told otherwise; a
+    non-loopback address needs an identity source. Returns the running :class:`Served`."""
+    from ..access import collections as colls
+    from ..privacy import retention
+    from . import server
 
     host = host or settings.serve.host
-    port = port or settings.serve.port
-    auth_file = auth_file or settings.serve.auth_file or None
-    authenticator = Authenticator(auth_file) if auth_file else None   # a broken file stops us here
+    port = settings.serve.port if port is None else port
+    if auth_file:
+        settings.serve.auth_file = str(auth_file)
+    identity = Identity(settings)          # a broken auth file or proxy setting stops us here
+    identity.check_bind(host)
     history = History(settings)
-    start_retention(history)
+    retention.start(settings, history)
     settings.documents_dir.mkdir(parents=True, exist_ok=True)
+    colls.access_store(settings)           # creates (or migrates) the access database now
 
-    demo = build_app(settings, history=history, backend_note=backend_note, login=authenticator is not None)
+    demo = build_app(settings, history=history, backend_note=backend_note, identity=identity)
     demo.queue(default_concurrency_limit=QUEUE_CONCURRENCY, max_size=QUEUE_MAX)
-    demo.launch(
-        server_name=host, server_port=port, share=False, inbrowser=False,
-        auth=gradio_auth(authenticator) if authenticator else None,
-        auth_message=AUTH_MESSAGE if authenticator else None,
-        allowed_paths=[str(settings.documents_dir.resolve())],
-        max_file_size=f"{settings.serve.max_upload_mb}mb",
-        footer_links=[], run_history=False, mcp_server=False, ssr_mode=False, pwa=False,
-        enable_monitoring=False, show_error=False, quiet=True, prevent_thread_lock=True,
-        strict_cors=True, css=CSS,
-        app_kwargs={"middleware": [Middleware(SecurityMiddleware)],
-                    "docs_url": None, "redoc_url": None, "openapi_url": None},
-    )
+    served = server.start(demo, identity, host, port, max_upload_mb=settings.serve.max_upload_mb, css=CSS)
     if block:
-        demo.block_thread()
-    return demo
+        served.wait()
+    return served

@@ -1,14 +1,20 @@
 """Tab "Chat": streamed answers with their sources, the page viewer and the user's conversations."""
 from __future__ import annotations
 
+import io
 import logging
 import time
 from typing import Any, Iterator
 
 import gradio as gr
 
+from ..access import ADMIN, Person
+from ..access import collections as colls
 from ..answer import chat
 from ..errors import UsageError, UserError
+from ..ingest import uploads
+from ..ingest.loaders import LoadError
+from ..ingest.render import render_page
 from . import sources
 from .context import UIContext
 from .notice import notice
@@ -68,7 +74,12 @@ def build(ctx: UIContext) -> None:
              "conversations": conversations, "conv_id": conv_id}
 
     def respond(message: str, shown: list, cid: str | None, request: gr.Request):
-        for update in run_turn(ctx, message, shown, cid, ctx.user(request)):
+        try:
+            person = ctx.person(request)
+        except UserError as exc:
+            yield {hint: notice(exc)}
+            return
+        for update in run_turn(ctx, message, shown, cid, person):
             if "views" in update:
                 update["pick"] = pick_update(update["views"])
             if "conversations" in update:
@@ -80,28 +91,37 @@ def build(ctx: UIContext) -> None:
                concurrency_limit=1 if ctx.settings.llm.backend == "llamacpp" else 4)
 
     # --- the page viewer ---------------------------------------------------------------
-    def show_page(index: int | None, vs: list[dict]):
+    def show_page(index: int | None, vs: list[dict], request: gr.Request):
         if index is None or not 0 <= int(index) < len(vs):
             return "", gr.update(value=None, visible=False), ""
         v = vs[int(index)]
         try:
+            person = ctx.person(request)
             with ctx.store() as store:
-                text = store.page_text(v["doc_id"], v.get("page"))
+                source = store.source_of(v["doc_id"])
+                record = store.document(source) if source else None
+                if record is not None:   # a stored answer may cite a collection closed since
+                    colls.require_read(ctx.settings, person, record.collection)
+                text = store.page_text(v["doc_id"], v.get("page")) if record is not None else ""
         except UserError as exc:
             return notice(exc), gr.update(value=None, visible=False), ""
         if not text:
             text = "(Diese Stelle ist nicht mehr im Index – das Dokument wurde gelöscht oder neu eingelesen.)"
-        image = None
+            return f"**{sources.label(v)}**", gr.update(value=None, visible=False), text
+        image, note = None, ""
         if v.get("page") and sources.is_pdf(v):
-            try:
-                image = sources.render_pdf_page(v["source"], int(v["page"]))
+            try:   # PDFium runs in a limited worker: a page that would render for minutes is cut off
+                image = _png_to_image(render_page(v["source"], int(v["page"]), ctx.settings))
+            except LoadError as exc:
+                note = f"  \n⚠️ Seite konnte nicht als Bild dargestellt werden: {exc.de}. Der Text steht unten."
             except Exception:   # a PDF that indexed but does not render: the text is still there
-                log.warning("cannot render %s page %s", v["source"], v["page"], exc_info=True)
-        link = sources.file_link(v, ctx.settings.documents_dir)
-        head = f"**{sources.label(v)}**" + (f"  \n{link}" if link else "")
+                log.warning("cannot render page %s of a document", v["page"], exc_info=True)
+                note = "  \n⚠️ Seite konnte nicht als Bild dargestellt werden. Der Text steht unten."
+        link = sources.file_link(v)
+        head = f"**{sources.label(v)}**" + (f"  \n{link}" if link else "") + note
         return head, gr.update(value=image, visible=image is not None), text
 
-    pick.input(show_page, [pick, views], [page_link, page_image, page_text])
+    pick.input(show_page, [pick, views], [page_link, page_image, page_text], concurrency_id="render")
 
     # --- conversations -----------------------------------------------------------------
     def load_conversation(cid: str | None, request: gr.Request):
@@ -145,12 +165,25 @@ def build(ctx: UIContext) -> None:
     ctx.on_load.append((on_load, [conversations]))
 
 
-def run_turn(ctx: UIContext, message: str, shown: list | None, cid: str | None, user: str) -> Iterator[dict]:
+def _png_to_image(data: bytes):
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+def run_turn(ctx: UIContext, message: str, shown: list | None, cid: str | None,
+             person: Person | str) -> Iterator[dict]:
     """One question and its answer as a stream of UI updates, keyed by component name (no gradio
-    here, so it is testable): sources first, then the growing answer, then the saved result."""
+    here, so it is testable): sources first, then the growing answer, then the saved result.
+    Retrieval sees only the collections ``person`` may read (a bare name: the local admin)."""
+    if not isinstance(person, Person):
+        person = Person(person, frozenset({ADMIN}))
+    user = person.name
     try:
         question = chat.check_question(message)
-        if ctx.document_count() == 0:
+        if ctx.document_count(person) == 0:
             raise EMPTY_INDEX
     except UserError as exc:   # the question stays in the box, so it can be fixed
         yield {"hint": notice(exc)}
@@ -165,11 +198,15 @@ def run_turn(ctx: UIContext, message: str, shown: list | None, cid: str | None, 
     text, quote, answer, shown_views = "", "", None, []
     try:
         with ctx.store() as store:   # retrieval reads the shared store; generation does not
-            stream = chat.ask_stream(question, ctx.settings, history=prior, store=store)
+            stream = chat.ask_stream(question, ctx.settings, history=prior, store=store,
+                                     filters=ctx.filters(person))
             first = next(stream)
+        uploaded: dict[str, str] = {}
         for event in _chain(first, stream):
             if event.kind == "sources":
-                shown_views = sources.from_hits(event.sources)
+                uploaded = {src: up.owner for src, up in
+                            uploads.unconfirmed(ctx.settings, [h.chunk.source for h in event.sources]).items()}
+                shown_views = sources.from_hits(event.sources, uploaded)
                 yield {"panel": sources.render(shown_views), "views": shown_views}
             elif event.kind == "quote":   # the best evidence at once, while the model reads
                 quote = event.text
@@ -191,7 +228,8 @@ def run_turn(ctx: UIContext, message: str, shown: list | None, cid: str | None, 
         _audit(ctx, user, "ask_failed", cid, [], None, "", question)
         yield {"chatbot": display, "hint": notice(exc)}
         return
-    cites = [c.to_dict() for c in answer.citations]
+    cites = [{**c.to_dict(), **({"uploaded_by": uploaded[c.source]} if c.source in uploaded else {})}
+             for c in answer.citations]
     display[-1] = {"role": "assistant", "content": sources.answer_markdown(answer.answer, cites)}
     shown_views = sources.mark_cited(shown_views, answer)
     out = {"chatbot": display, "panel": sources.render(shown_views), "views": shown_views}

@@ -8,9 +8,7 @@ each section can be edited, regenerated or approved. Downloads are written by ex
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
-from pathlib import Path
 from typing import Any, Iterator
 
 import gradio as gr
@@ -19,6 +17,7 @@ from ..drafting import export, runner, templates
 from ..drafting.record import Draft
 from ..errors import UserError
 from ..history import LOCAL_USER
+from ..privacy import exports
 from .notice import notice
 
 TITLE = "Antrag entwerfen"
@@ -82,11 +81,13 @@ def section_choices(d: Draft | None) -> list[tuple[str, str]]:
     return [(s.heading, s.id) for s in d.sections if s.kind != "static" or s.text] if d else []   # not bare headings
 
 
-def programme_choices(ctx) -> list[tuple[str, str]]:
+def programme_choices(ctx, collections: list[str] | None = None) -> list[tuple[str, str]]:
+    """Programmes from the shipped and configured folders, and those indexed in ``collections``
+    (the person's readable ones; ``[]`` at build time, before anyone is known)."""
     from ..funding.finder import load_all
 
     try:
-        programmes, _ = load_all(ctx.settings)
+        programmes, _ = load_all(ctx.settings, collections=[] if collections is None else collections)
     except UserError:
         programmes = []
     return [("(kein Programm)", "")] + [(f"{p.name} ({p.id})", p.id) for p in programmes]
@@ -198,7 +199,10 @@ def build(ctx: Any) -> None:
             return
         yield {draft_id: d.id, **views(d), hint: "Entwurf angelegt, schreibe Abschnitte …",
                section: gr.update(choices=section_choices(d), value=None)}
-        yield from stream(d, runner.run_sections(d, ctx.settings), request)
+        yield from stream(d, runner.run_sections(d, ctx.settings, collections=readable(request)), request)
+
+    def readable(request: gr.Request) -> list[str]:
+        return ctx.readable(ctx.person(request))
 
     limit = 1 if ctx.settings.llm.backend == "llamacpp" else 2
     start_btn.click(start, [title, idea, city, department, budget, duration, template, programme], outputs,
@@ -215,7 +219,8 @@ def build(ctx: Any) -> None:
             yield {hint: notice(exc)}
             return
         ids = {"one": [sid], "all": [s.id for s in d.sections if s.status != "approved"], "resume": None}[which]
-        yield from stream(d, runner.run_sections(d, ctx.settings, section_ids=ids), request)
+        yield from stream(d, runner.run_sections(d, ctx.settings, section_ids=ids, collections=readable(request)),
+                          request)
 
     def resume(d_id, request: gr.Request):
         yield from rerun(d_id, "resume", None, request)
@@ -273,16 +278,14 @@ def build(ctx: Any) -> None:
     save_btn.click(save, [draft_id, section, editor], outputs)
     approve_btn.click(approve, [draft_id, section, editor], outputs)
 
-    export_dir: dict[str, Path] = {}
-
     def make_file(d_id, ext, request: gr.Request):
         try:
             d = own(d_id, request)
             if d is None:
                 raise UserError("Bitte zuerst einen Entwurf erstellen oder öffnen.", "create or open a draft first.")
-            # one private folder per process; Gradio copies what it serves into its own cache
-            folder = export_dir.setdefault("dir", Path(tempfile.mkdtemp(prefix="pilot-drafts-")))
-            path = export.export(d, folder / f"{d.id}{ext or '.odt'}")
+            # the person's export folder: their erasure and the retention find it there
+            path = export.export(d, exports.new_path(ctx.settings, ctx.user(request), f"{d.id}{ext or '.odt'}",
+                                                     unique=False))
         except UserError as exc:
             return {hint: notice(exc), download: None}
         return {download: str(path), hint: f"{path.name} erzeugt."}
@@ -294,7 +297,11 @@ def build(ctx: Any) -> None:
         selected.change(lambda pid: gr.update(value=pid or ""), [selected], [programme])
 
     def on_load(request: gr.Request):
-        return previous_update(request)
+        try:
+            choices = programme_choices(ctx, readable(request))
+        except UserError:
+            choices = programme_choices(ctx)
+        return previous_update(request), gr.update(choices=choices)
 
     if hasattr(ctx, "on_load"):
-        ctx.on_load.append((on_load, [previous]))
+        ctx.on_load.append((on_load, [previous, programme]))

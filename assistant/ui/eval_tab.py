@@ -2,7 +2,9 @@
 compare two stored runs. A thin layer over assistant.evaluation (the CLI's `eval`).
 
 Only suites in ``evals/suites/`` and only the built-in or configured models can be
-chosen here: a web form must not point the server at arbitrary files.
+chosen here: a web form must not point the server at arbitrary files. Runs need the role
+editor or admin; a run searches only the collections its person may read and records them,
+and a person is shown only runs over collections they may read.
 """
 from __future__ import annotations
 
@@ -80,11 +82,24 @@ def item_rows(run) -> list[list[str]]:
     return [item_row(i) for i in run.items]
 
 
-def run_choices(settings: Settings) -> list[tuple[str, str]]:
+def visible_to(run, readable: set[str] | None) -> bool:
+    """``readable`` None: everything (admin). A run without recorded collections searched everything."""
+    if readable is None:
+        return True
+    wanted = (run.config.get("filters") or {}).get("collection")
+    if wanted is None:
+        return False
+    wanted = [wanted] if isinstance(wanted, str) else list(wanted)
+    return set(wanted) <= readable
+
+
+def run_choices(settings: Settings, readable: set[str] | None = None) -> list[tuple[str, str]]:
     from ..evaluation.runner import list_runs
 
     out = []
     for r in list_runs(settings):
+        if not visible_to(r, readable):
+            continue
         hl = r.headline()
         figure = f"Treffer@5 {hl['hit@5']:.2f}" if hl.get("hit@5") is not None else ""
         if hl.get("facts_recall") is not None:
@@ -162,11 +177,19 @@ def build(ctx: Any) -> None:
 
     backend.change(on_backend, [backend], [model])
 
-    def start(suite_path, b, m, only_retrieval, n, with_judge, which, progress=gr.Progress()):
+    def allowed_runs(request) -> tuple[object, set[str] | None]:
+        person = ctx.person(request)
+        if not person.is_editor:
+            raise UsageError("Evaluationen sind der Redaktion und der Verwaltung vorbehalten.",
+                             "Evaluations need the editor or admin role.", "Die Verwaltung um die Rolle editor bitten")
+        return person, None if person.is_admin else set(ctx.readable(person))
+
+    def start(suite_path, b, m, only_retrieval, n, with_judge, which, request: gr.Request, progress=gr.Progress()):
         from ..evaluation.report import write_report
         from ..evaluation.runner import run_eval, save_run
 
         try:
+            person, readable = allowed_runs(request)
             if suite_path not in {v for _, v in suite_choices()}:
                 raise UsageError("Bitte eine Suite aus der Liste wählen.", "choose a suite from the list")
             allowed = model_choices(settings, "llamacpp") if b == "llamacpp" else None
@@ -179,7 +202,8 @@ def build(ctx: Any) -> None:
 
             run = run_eval(suite_path, run_settings, limit=int(n) if n and n > 0 else None,
                            retrieval_only=only_retrieval, judge=with_judge and not only_retrieval, progress=on_event,
-                           pipeline=which if which in {v for _, v in PIPELINE_CHOICES} else "default")
+                           pipeline=which if which in {v for _, v in PIPELINE_CHOICES} else "default",
+                           filters=ctx.filters(person))
             run.report = write_report(run, run.path / "report", cache_dir=settings.data_dir / "cache" / "matplotlib")
             save_run(run, settings)
         except UserError as exc:
@@ -189,7 +213,7 @@ def build(ctx: Any) -> None:
         c = run.summary.counts
         text = (f"**Lauf `{run.run_id}`** · {c['items']} Fragen · {run.seconds:.0f} s · "
                 f"{run.fingerprint.get('model') or 'nur Suche'}" + (f" · ⚠️ {c['errors']} Fehler" if c.get("errors") else ""))
-        choices = run_choices(settings)
+        choices = run_choices(settings, readable)
         return {status: text, summary: summary_rows(run), items: item_rows(run), plots: gallery,
                 report: str(folder / "report.html"),
                 base: gr.update(choices=choices), new: gr.update(choices=choices, value=run.run_id)}
@@ -197,21 +221,30 @@ def build(ctx: Any) -> None:
     start_btn.click(start, [suite, backend, model, retrieval_only, limit, judge, pipeline],
                     [status, summary, items, plots, report, base, new], concurrency_id="eval", concurrency_limit=1)
 
-    def compare(a: str | None, b: str | None):
+    def compare(a: str | None, b: str | None, request: gr.Request):
         from ..evaluation.compare import compare_runs, to_markdown
         from ..evaluation.runner import load_run
 
         if not a or not b:
             return "Bitte zwei Läufe wählen."
         try:
-            return to_markdown(compare_runs(load_run(settings, a), load_run(settings, b)))
+            _, readable = allowed_runs(request)
+            runs = [load_run(settings, a), load_run(settings, b)]
+            if not all(visible_to(r, readable) for r in runs):
+                raise UsageError("Dieser Lauf durchsuchte Sammlungen, die Sie nicht lesen dürfen.",
+                                 "This run searched collections you may not read.", "Einen eigenen Lauf wählen")
+            return to_markdown(compare_runs(*runs))
         except UserError as exc:
             return notice(exc)
 
     compare_btn.click(compare, [base, new], [comparison], concurrency_id="eval-compare")
 
-    def refresh():
-        choices = run_choices(settings)
+    def refresh(request: gr.Request):
+        try:
+            _, readable = allowed_runs(request)
+        except UserError:
+            return gr.update(choices=[]), gr.update(choices=[])
+        choices = run_choices(settings, readable)
         return gr.update(choices=choices), gr.update(choices=choices)
 
     ctx.on_load.append((refresh, [base, new]))

@@ -9,10 +9,12 @@ puts its ``gr.Tabs`` on ``ctx.tabs``, the button switches to the tab ``ctx.draft
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import tempfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import gradio as gr
 
@@ -21,7 +23,8 @@ from ..funding.finance import euro, percent
 from ..funding.finder import STATES, FundingResult, ProgrammeMatch, load_all, match_funding
 from ..funding.ics import write_ics
 from ..funding.programmes import APPLICANTS
-from .notice import notice
+from ..text import md_escape
+from .notice import notice, scrub_paths
 
 TITLE = "Förderprogramme"
 HEADERS = ["Programm", "Passung", "Quote", "Zuschuss", "Eigenanteil", "Frist"]
@@ -52,49 +55,62 @@ def table_rows(result: FundingResult) -> list[list[Any]]:
     return rows
 
 
+def _link(url: str) -> str:
+    """A programme's source URL as a link that cannot break out of Markdown."""
+    safe = quote(url.strip(), safe=":/?#@!$&'*+,;=%~-._")
+    return f"[{md_escape(url)}]({safe})" if safe.lower().startswith(("http://", "https://")) else md_escape(url)
+
+
 def details_markdown(m: ProgrammeMatch) -> str:
-    p, f = m.programme, m.financing
-    out = [f"### {m.rank}. {p.name}", f"*{p.funder}* · Passung {m.fit:.2f} · `{p.id}`", "",
+    """Every value from a programme file is escaped: an uploaded programme is plain text here."""
+    p, f, e_ = m.programme, m.financing, md_escape
+    out = [f"### {m.rank}. {e_(p.name)}", f"*{e_(p.funder)}* · Passung {m.fit:.2f} · {e_(p.id)}", "",
            "**Geld**",
            f"- Förderquote {percent(p.funding_rate)}, Höchstbetrag {euro(p.max_amount)}"
            + (f", Eigenanteil mindestens {percent(p.own_share)}" if p.own_share else "")]
     if f.grant is not None:
         kind = "Darlehen" if p.instrument == "loan" else "Zuschuss"
         out.append(f"- Bei {euro(f.budget)} Budget: {kind} {euro(f.grant)}, Eigenanteil {euro(f.own_share)}")
-    out += [f"- {n}" for n in f.notes]
-    out += ["", f"**Frist:** {m.deadline.message}  ", f"**Rhythmus:** {p.call_rhythm}  ",
-            f"**Verfahren:** {m.procedure}", "", "**Warum es passt**"]
+    out += [f"- {e_(n)}" for n in f.notes]
+    out += ["", f"**Frist:** {e_(m.deadline.message)}  ", f"**Rhythmus:** {e_(p.call_rhythm)}  ",
+            f"**Verfahren:** {e_(m.procedure)}", "", "**Warum es passt**"]
     for e in m.why:
-        where = f"{Path(e.source).name}, Abschnitt „{e.section}“" + (f", Zeile {e.line}" if e.line else "")
-        out.append(f"> „{e.quote}“  \n> — {where}")
+        where = f"{e_(Path(e.source).name)}, Abschnitt „{e_(e.section)}“" + (f", Zeile {e.line}" if e.line else "")
+        out.append(f"> „{e_(e.quote)}“  \n> — {where}")
         out.append("")
     if m.matched_topics:
-        out.append(f"Passende Themen: {', '.join(m.matched_topics)}")
+        out.append(f"Passende Themen: {e_(', '.join(m.matched_topics))}")
     for title, items in (("Erforderliche Unterlagen", p.required_documents), ("Kriterien", p.criteria),
                          ("Unsicher", m.uncertainties)):
-        out += ["", f"**{title}**"] + ([f"- {i}" for i in items] or ["- keine Angaben"])
-    out += ["", "**Quellen** (Stand " + p.last_checked + ")"] + [f"- {s}" for s in p.sources]
+        out += ["", f"**{title}**"] + ([f"- {e_(i)}" for i in items] or ["- keine Angaben"])
+    out += ["", "**Quellen** (Stand " + e_(p.last_checked) + ")"] + [f"- {_link(s)}" for s in p.sources]
     return "\n".join(out)
 
 
 def excluded_markdown(result: FundingResult) -> str:
-    lines = [f"- **{e.name}**: {e.reason}" for e in result.excluded]
-    lines += [f"- ⚠️ Datei **{e.name}** nicht lesbar: {'; '.join(e.problems)}" for e in result.errors]
+    lines = [f"- **{md_escape(e.name)}**: {md_escape(e.reason)}" for e in result.excluded]
+    lines += [f"- ⚠️ Datei **{md_escape(e.name)}** nicht lesbar: {md_escape(scrub_paths('; '.join(e.problems)))}"
+              for e in result.errors]
     return "\n".join(lines) or "Keine."
 
 
 _ics_dir: Path | None = None
 
 
-def ics_file(settings, today: dt.date | None = None) -> str:
-    """All upcoming deadlines as a file in the temp dir (Gradio serves files from there);
-    one folder per process, so page loads do not litter the temp dir."""
+def ics_file(settings, today: dt.date | None = None, collections: list[str] | None = None) -> str:
+    """All upcoming deadlines (of the programmes in ``collections``, see ``load_all``) as a file in
+    the temp dir (Gradio serves files from there); one folder per process, one file per set of
+    collections, so page loads do not litter the temp dir and nobody gets another's programmes."""
     global _ics_dir
     if _ics_dir is None or not _ics_dir.is_dir():
         _ics_dir = Path(tempfile.mkdtemp(prefix="pilot-ics-"))
-    programmes, _ = load_all(settings)
+    programmes, _ = load_all(settings, collections=collections)
     today = today or dt.date.today()
-    return str(write_ics(_ics_dir / f"foerderfristen-{today.isoformat()}.ics", programmes, today=today))
+    scope = hashlib.sha256("\0".join(sorted(collections or [])).encode()).hexdigest()[:8] if collections is not None \
+        else "alle"
+    folder = _ics_dir / scope
+    folder.mkdir(exist_ok=True)
+    return str(write_ics(folder / f"foerderfristen-{today.isoformat()}.ics", programmes, today=today))
 
 
 # --------------------------------------------------------------------------- the tab
@@ -131,10 +147,14 @@ def build(ctx: Any) -> None:
     with gr.Accordion("Ausgeschlossene Programme", open=False):
         excluded = gr.Markdown("", elem_id="funding-excluded")
 
-    def find(text: str, who: str, land: str, money: str):
+    def readable(request) -> list[str] | None:
+        person_of = getattr(ctx, "person", None)
+        return ctx.readable(person_of(request)) if person_of else None
+
+    def find(text: str, who: str, land: str, money: str, request: gr.Request):
         try:
             result = match_funding(text or "", ctx.settings, applicant=who, state=land or None,
-                                   budget=(money or "").strip() or None)
+                                   budget=(money or "").strip() or None, collections=readable(request))
         except UserError as exc:
             return {notice_box: notice(exc)}
         by_id = {m.programme.id: details_markdown(m) for m in result.results}
@@ -172,9 +192,9 @@ def build(ctx: Any) -> None:
 
     draft_btn.click(hand_over, [pick], [selected, handed] + ([tabs] if tabs else []))
 
-    def fresh_ics():
+    def fresh_ics(request: gr.Request):
         try:
-            return gr.update(value=ics_file(ctx.settings))
+            return gr.update(value=ics_file(ctx.settings, collections=readable(request)))
         except (OSError, UserError) as exc:   # a calendar file is a convenience; never break the tab
             log.warning("ics export failed: %s", exc)
             return gr.update(value=None)

@@ -1,32 +1,36 @@
 """The sources panel and the page viewer (no gradio here: plain data and HTML strings).
 
 Everything from a document is escaped before it reaches the page: a hostile file
-must not inject markup into the UI.
+must not inject markup into the UI. A document a person uploaded and no editor has
+confirmed is marked as such, and its self-declared Drucksachen-Nr. is not shown as if
+it were official.
 """
 from __future__ import annotations
 
 import html
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from .. import text as T
+from ..text import md_escape
 from ..types import Answer, Hit
+from .files import url_for
 
 SNIPPET_CHARS = 320
-MAX_RENDER_PX = 1400          # longest side of a rendered PDF page: a huge page must not eat RAM
 
 PLACEHOLDER = '<div class="pa-sources-empty">Hier erscheinen die Quellen zu Ihrer Frage.</div>'
 
 
-def from_hits(hits: list[Hit]) -> list[dict[str, Any]]:
-    """One display record per retrieved chunk, numbered like the [n] the model cites."""
+def from_hits(hits: list[Hit], uploaded: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """One display record per retrieved chunk, numbered like the [n] the model cites.
+    ``uploaded``: source -> who uploaded it, for uploads no editor has confirmed."""
+    uploaded = uploaded or {}
     out = []
     for n, hit in enumerate(hits, 1):
         c = hit.chunk
         out.append({"n": n, "doc_id": c.doc_id, "source": c.source, "title": c.title or Path(c.source).name,
                     "page": c.page, "paper_number": c.paper_number, "collection": c.collection,
-                    "snippet": c.text, "cited": False})
+                    "snippet": c.text, "cited": False, "uploaded_by": uploaded.get(c.source, "")})
     return out
 
 
@@ -40,16 +44,21 @@ def from_citations(citations: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"n": c.get("n"), "doc_id": c.get("doc_id", ""), "source": c.get("source", ""),
              "title": c.get("title") or Path(c.get("source", "")).name, "page": c.get("page"),
              "paper_number": c.get("paper_number", ""), "collection": "", "snippet": c.get("quote", ""),
-             "cited": True} for c in citations]
+             "cited": True, "uploaded_by": c.get("uploaded_by", "")} for c in citations]
 
 
 def where(view: dict[str, Any]) -> str:
     parts = []
     if view.get("page"):
         parts.append(f"S. {view['page']}")
-    if view.get("paper_number"):
+    if view.get("paper_number") and not view.get("uploaded_by"):
         parts.append(f"Drucksache {view['paper_number']}")
     return " · ".join(parts)
+
+
+def upload_note(view: dict[str, Any]) -> str:
+    who = view.get("uploaded_by")
+    return f"Nutzer-Upload von {who}, Angaben ungeprüft" if who else ""
 
 
 def label(view: dict[str, Any]) -> str:
@@ -69,6 +78,8 @@ def render(views: list[dict[str, Any]], *, note: str = "") -> str:
     for v in views:
         loc = where(v)
         badge = '<span class="pa-badge">zitiert</span>' if v.get("cited") else ""
+        if v.get("uploaded_by"):
+            badge += f' <span class="pa-upload">{html.escape(upload_note(v))}</span>'
         meta = " · ".join(x for x in (Path(v.get("source") or "").name, v.get("collection") or "") if x)
         cards.append(
             f'<div class="pa-source{" pa-cited" if v.get("cited") else ""}" data-n="{int(v["n"] or 0)}">'
@@ -83,15 +94,18 @@ def render(views: list[dict[str, Any]], *, note: str = "") -> str:
 
 
 def answer_markdown(text: str, citations: list[dict[str, Any]]) -> str:
-    """The chat bubble of an answer: its text plus the cited sources, so a copied answer keeps them."""
+    """The chat bubble of an answer: its text plus the cited sources, so a copied answer keeps them.
+    Titles and numbers come from documents: escaped, so they stay plain text."""
     if not citations:
         return text
     lines = [text, "", "**Quellen:**"]
     for c in citations:
-        page = f", S. {c['page']}" if c.get("page") else ""
-        paper = f" (Drucksache {c['paper_number']})" if c.get("paper_number") else ""
-        title = (c.get("title") or Path(c.get("source", "")).name).replace("[", "(").replace("]", ")")
-        lines.append(f"- [{c['n']}] {title}{paper}{page}")
+        page = f", S. {int(c['page'])}" if c.get("page") else ""
+        paper = f" (Drucksache {md_escape(c['paper_number'])})" if c.get("paper_number") and not c.get("uploaded_by") \
+            else ""
+        title = md_escape(c.get("title") or Path(c.get("source", "")).name)
+        note = f" – _{md_escape(upload_note(c))}_" if c.get("uploaded_by") else ""
+        lines.append(f"- [{int(c['n'])}] {title}{paper}{page}{note}")
     return "\n".join(lines)
 
 
@@ -100,33 +114,11 @@ def is_pdf(view: dict[str, Any]) -> bool:
     return src.suffix.lower() == ".pdf" and src.is_file()
 
 
-def render_pdf_page(source: str, page: int):
-    """The page as a PIL image, scaled so its longest side stays within MAX_RENDER_PX."""
-    import pypdfium2 as pdfium
-
-    pdf = pdfium.PdfDocument(source)
-    try:
-        if not 1 <= page <= len(pdf):
-            return None
-        pg = pdf[page - 1]
-        width, height = pg.get_size()   # points
-        scale = min(2.0, MAX_RENDER_PX / max(width, height, 1.0))
-        return pg.render(scale=scale).to_pil().convert("RGB")
-    finally:
-        pdf.close()
-
-
-def file_link(view: dict[str, Any], documents_dir: Path) -> str:
-    """A link to the stored file (PDF at the page), only for files under the document store:
-    Gradio serves nothing else (``allowed_paths``)."""
-    try:
-        src = Path(view.get("source") or "").resolve()
-        src.relative_to(Path(documents_dir).resolve())
-    except (OSError, ValueError):
+def file_link(view: dict[str, Any]) -> str:
+    """A link to the original through the document route (PDF at the page); "" without a file."""
+    src = Path(view.get("source") or "")
+    if not view.get("doc_id") or not src.is_file():
         return ""
-    if not src.is_file():
-        return ""
-    anchor = f"#page={view['page']}" if view.get("page") and src.suffix.lower() == ".pdf" else ""
-    name = src.name.replace("[", "(").replace("]", ")")
-    # relative URL: keeps working behind a reverse proxy under a sub-path
-    return f"[Originaldatei öffnen: {name}](gradio_api/file={quote(str(src))}{anchor})"
+    pdf = src.suffix.lower() == ".pdf"
+    how = "im Browser öffnen" if pdf else "herunterladen"
+    return f"[Originaldatei {how}: {md_escape(src.name)}]({url_for(view['doc_id'], view.get('page'), pdf)})"

@@ -156,6 +156,9 @@ def merge_sidecar(path: Path, doc: ParsedDoc) -> None:
         sidecar = path.with_name(path.name + suffix)
         if not sidecar.is_file():
             continue
+        if sidecar.is_symlink():   # a link could pull any readable file (the config) into the metadata
+            doc.warnings.append(f"{sidecar.name} ist eine Verknüpfung (Symlink) und wird ignoriert")
+            continue
         try:
             meta = frontmatter.load_yaml(decode_text(sidecar.read_bytes())) or {}
             if not isinstance(meta, dict):
