@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PKG = ROOT / "assistant"
 
 # lower layers never import higher ones; packages on one level do not import each other
-LEVELS = {"": 0, "runtime": 1, "index": 2, "ingest": 3, "council": 4, "answer": 5, "funding": 5,
+LEVELS = {"": 0, "runtime": 1, "index": 2, "ingest": 3, "council": 4, "sources": 4, "answer": 5, "funding": 5,
           "drafting": 6, "evaluation": 7, "ui": 8, "cli": 9}   # `serve` starts the UI
 TOP_LEVEL_MODULES = {"__init__", "__main__", "config", "errors", "types", "text", "frontmatter", "sovereign",
                      "auth", "history", "fsutil"}
