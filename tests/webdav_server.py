@@ -4,7 +4,7 @@ basic auth with one (app) password per user, each user sees only their own files
 
 Test switches: ``hang(substr, method)`` makes matching requests wait (until ``release()`` or
 the server stops) without answering, like a server that hangs; ``held`` is set once one
-waits. ``tls=(cert, key)`` serves HTTPS (see ``self_signed``). Every request is logged as
+waits. ``redirect(substr, location)`` answers matching requests with 302 to ``location``. ``tls=(cert, key)`` serves HTTPS (see ``self_signed``). Every request is logged as
 (method, path, status); status 0 while (or if) it is not answered.
 """
 from __future__ import annotations
@@ -40,6 +40,7 @@ class NextcloudDav:
         self.log: list[tuple[str, str, int]] = []
         self._lock = threading.Lock()
         self._hang: tuple[str, str | None] | None = None
+        self._redirect: tuple[str, str] | None = None
         self.held = threading.Event()
         self._go = threading.Event()
         self.server = wsgi.Server(("127.0.0.1", 0), self._wrap(app), numthreads=8, shutdown_timeout=1)
@@ -64,6 +65,9 @@ class NextcloudDav:
         self.held, self._go = threading.Event(), threading.Event()
         self._hang = (substring, method)
 
+    def redirect(self, substring: str | None, location: str = "") -> None:
+        self._redirect = (substring, location) if substring else None
+
     def release(self) -> None:
         self._hang = None
         self._go.set()
@@ -75,13 +79,19 @@ class NextcloudDav:
     def _wrap(self, app):
         def wrapped(environ, start_response):
             method, path = environ["REQUEST_METHOD"], unquote(environ.get("PATH_INFO", ""))
+            with self._lock:
+                self.log.append((method, path, 0))
+                at = len(self.log) - 1
             hang = self._hang
             if hang and hang[0] in path and hang[1] in (None, method):
                 self.held.set()
                 self._go.wait(120)   # bounded: a test that forgets to release still ends
-            with self._lock:
-                self.log.append((method, path, 0))
-                at = len(self.log) - 1
+            redirect = self._redirect
+            if redirect and redirect[0] in path:
+                with self._lock:
+                    self.log[at] = (method, path, 302)
+                start_response("302 Found", [("Location", redirect[1]), ("Content-Length", "0")])
+                return [b""]
 
             def recording(st, headers, exc_info=None):   # WsgiDAV answers while the body is read
                 with self._lock:

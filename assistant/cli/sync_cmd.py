@@ -8,6 +8,7 @@ Exit codes as for `ingest`: 0 ok, 1 problem, 2 usage error, 3 some files failed.
 """
 from __future__ import annotations
 
+import argparse
 import sys
 
 from ..errors import UserError
@@ -17,13 +18,15 @@ from . import add_common, emit
 def register(sub) -> None:
     p = sub.add_parser("sync", help="Ordner aus openDesk/Nextcloud (WebDAV) abgleichen und indexieren")
     actions = p.add_subparsers(dest="sync_command", metavar="QUELLE", required=True)
-    w = actions.add_parser("webdav", help="einen WebDAV-Ordner abgleichen (inkrementell nach ETag, mit "
-                                          "Unterordnern, Löschungen; setzt nach Abbruch fort)")
+    # no abbreviations: `--password x` must not pass for `--password-file x`
+    w = actions.add_parser("webdav", allow_abbrev=False, help="einen WebDAV-Ordner abgleichen (inkrementell nach "
+                                                              "ETag, mit Unterordnern, Löschungen; setzt nach Abbruch fort)")
     w.add_argument("url", metavar="URL", help="WebDAV-Adresse des Ordners, z. B. "
                                               "https://cloud.stadt.de/remote.php/dav/files/NAME/Ratsunterlagen")
     w.add_argument("--user", required=True, metavar="NAME", help="Anmeldename in openDesk/Nextcloud")
     w.add_argument("--password-file", dest="password_file", metavar="DATEI",
                    help="Datei mit dem App-Passwort (erste Zeile); sonst PILOT_ASSISTANT_WEBDAV_PASSWORD")
+    w.add_argument("--password", nargs="?", action=_NoPassword, help=argparse.SUPPRESS)
     w.add_argument("--collection", default="default", help="Sammlung, in die der Ordner kommt (Standard: default)")
     w.add_argument("--type", choices=["council", "funding", "report", "other"],
                    help="Dokumenttyp; sonst aus Metadaten oder Ordnernamen")
@@ -34,6 +37,15 @@ def register(sub) -> None:
     a.add_argument("--force", action="store_true", help="auch Quellen, deren Intervall noch nicht abgelaufen ist")
     add_common(a)
     a.set_defaults(run=run_all)
+
+
+class _NoPassword(argparse.Action):
+    """A password on the command line ends up in shell histories and process lists: refused,
+    without repeating it (argparse would echo an unknown option's value)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error("--password gibt es nicht: das Passwort nie als Argument übergeben / no --password flag: "
+                     "use --password-file DATEI oder PILOT_ASSISTANT_WEBDAV_PASSWORD")
 
 
 def _progress(enabled: bool):

@@ -170,18 +170,16 @@ class _Run:
     def run(self) -> None:
         from ..ingest.loaders import SUPPORTED_EXTENSIONS, is_sidecar
 
-        if self.state.get("run"):
-            self.report.resumed = True
-        self.state["run"] = {"started": _now()}
-        self._save()
         try:
             entries = self.folder.walk()
         except DavError as exc:
             raise _resumable(exc) from None
+        if self.state.get("run"):
+            self.report.resumed = True
+        self.state["run"] = {"started": _now()}
         self.report.listed = len(entries)
         self.progress({"event": "listed", "files": len(entries)})
         known: dict[str, dict] = self.state.setdefault("files", {})
-        moved = self.state.get("collection") not in (None, self.collection)   # re-index into the new one
         listed = {e.path for e in entries}
         todo: list[Entry] = []
         for e in entries:
@@ -191,19 +189,20 @@ class _Run:
                 self.report.files["skipped"] += 1
                 continue
             rec = known.get(e.path)
-            if rec and not moved and rec.get("etag") == _version(e) and self._indexed(e.path):
+            # a file indexed into another collection before counts as changed: it moves
+            if rec and rec.get("etag") == _version(e) and self._indexed(e.path):
                 self.report.files["unchanged"] += 1
             elif e.size is not None and e.size > self.max_bytes:
                 self._fail(e.path, f"Datei zu groß / file too large ({e.size} > {self.max_bytes} Bytes)")
             else:
                 todo.append(e)
         self._delete([p for p in known if p not in listed])
-        self.state["collection"] = self.collection
         self._save()
         step = max(1, self.settings.webdav.batch_files)
         for i in range(0, len(todo), step):
             self._batch(todo[i:i + step], known)
         self.state.pop("run", None)
+        self.state["collection"] = self.collection
         self.state["last_complete"], self.state["last_complete_ts"] = _now(), time.time()
         self._save()
 
