@@ -106,7 +106,7 @@ def test_toml_example_loads_through_the_config(tmp_path):
 def test_readme_covers_the_setup():
     text = (DEPLOY / "README.md").read_text(encoding="utf-8")
     for topic in ("Ollama", "Chroma", "Keycloak", "oauth2-proxy", "TLS", "Datensicherung", "Aktualisierung",
-                  "127.0.0.1", "OParl"):
+                  "127.0.0.1", "OParl", "openDesk", "sync all"):
         assert topic in text, topic
     for name in ("docker-compose.yml", "nginx.conf", "pilot-assistant.service", "pilot-assistant.toml.example",
                  "Dockerfile", ".env.example"):

@@ -1,7 +1,7 @@
 """Zero egress, proven: the whole workflow with loopback only, and a record of every connect().
 
-One run of tests/egress_workflow.py (ingest, ask, draft to .md and .odt, eval, doctor,
-the served UI driven by chromium) inside ``unshare -n -m`` with only ``lo`` up and a DNS
+One run of tests/egress_workflow.py (ingest, ask, draft to .md and .odt, a WebDAV folder
+on loopback synced and the draft saved into it, eval, doctor, the served UI driven by chromium) inside ``unshare -n -m`` with only ``lo`` up and a DNS
 sink on 127.0.0.1:53 (stack.md 2d). Our processes run under strace; the tests below read
 the traces and the sink's log:
 
@@ -34,8 +34,8 @@ CHROMIUM = "/usr/bin/chromium"
 CANARY = "egress-canary.invalid"
 # the one attempt chromium may make (see BROWSER_ALLOWED in egress_workflow.py)
 BROWSER_PROBE = ("connect", "UDPv6", "2001:4860:4860::8888", 443)
-PRODUCT_STEPS = {"ingest", "ask", "ask-unanswerable", "draft", "draft-odt", "eval", "eval-retrieval", "doctor",
-                 "serve"}
+PRODUCT_STEPS = {"ingest", "ask", "ask-unanswerable", "draft", "draft-odt", "sync", "draft-save", "eval",
+                 "eval-retrieval", "doctor", "serve"}
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +87,9 @@ def test_workflow_passes_with_loopback_only(egress_run):
     assert (work / "entwurf.md").read_text(encoding="utf-8").strip()
     with zipfile.ZipFile(work / "entwurf.odt") as z:
         assert "content.xml" in z.namelist()
+    # a WebDAV source configured on loopback (every step ran with it): synced, and the draft saved into it
+    assert res["webdav"]["sync"]["files"]["new"] == 1 and res["webdav"]["sync"]["collection"] == "rat"
+    assert res["webdav"]["saved"]["files"][0]["status"] == "created"
     assert res["eval"]["answer"]["counts"]["items"] == 2 and res["eval"]["retrieval"]["counts"]["items"] == 2
     assert res["ui"]["answer"].strip() and res["ui"]["sources"].strip()
     assert res["ui"]["page_requests_outside"] == []
