@@ -115,6 +115,7 @@ sections:
 """
 ALL_STEPS = ("control", "ingest", "ask", "draft", "webdav", "eval", "doctor", "ui")
 DAV_PASSWORD = "app-passwort-egress"
+DAV_DOC = "0263-2026_antwort-informationssicherheit-grundschutz.md"   # not in the ingest step
 
 
 class StepFailed(Exception):
@@ -145,7 +146,7 @@ class Workflow:
         dav = NextcloudDav(self.work / "dav", {"pilot": DAV_PASSWORD}).start()
         folder = dav.folder("pilot") / "Ratsunterlagen"
         folder.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / "corpus" / "council" / COUNCIL[2], folder / COUNCIL[2])
+        shutil.copy2(ROOT / "corpus" / "council" / DAV_DOC, folder / DAV_DOC)
         pw = self.work / "webdav.pw"
         pw.write_text(DAV_PASSWORD + "\n")
         (self.work / "pilot-assistant.toml").write_text(

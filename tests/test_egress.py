@@ -89,6 +89,7 @@ def test_workflow_passes_with_loopback_only(egress_run):
         assert "content.xml" in z.namelist()
     # a WebDAV source configured on loopback (every step ran with it): synced, and the draft saved into it
     assert res["webdav"]["sync"]["files"]["new"] == 1 and res["webdav"]["sync"]["collection"] == "rat"
+    assert res["webdav"]["sync"]["chunks_added"] > 0
     assert res["webdav"]["saved"]["files"][0]["status"] == "created"
     assert res["eval"]["answer"]["counts"]["items"] == 2 and res["eval"]["retrieval"]["counts"]["items"] == 2
     assert res["ui"]["answer"].strip() and res["ui"]["sources"].strip()

@@ -310,6 +310,14 @@ def test_urls_paths_and_passwords(tmp_path):
             safe_relative(hostile)
     assert safe_relative("/Verkehr/Bäder/freibad.odt") == "Verkehr/Bäder/freibad.odt"
 
+    import httpx
+
+    with Folder("https://cloud.stadt.de:443/remote.php/dav/files/a/x", Credentials("a", "b")) as folder:
+        folder._guard(httpx.Request("GET", "https://cloud.stadt.de/remote.php/dav/files/a/x/"))   # 443 is 443
+        for other in ("https://cloud.stadt.de:8443/x", "http://cloud.stadt.de/x", "https://cloud.stadt.de.evil/x"):
+            with pytest.raises(Exception, match="cloud.stadt.de"):
+                folder._guard(httpx.Request("GET", other))
+
     pw = tmp_path / "pw"
     pw.write_text("geheim-123\nzweite Zeile\n")
     assert read_password(str(pw), environ={}) == "geheim-123"

@@ -35,6 +35,7 @@ MAX_ENTRIES = 100_000      # files and folders in one synced tree
 MAX_DEPTH = 32
 SCHEMES = {"https": "https", "webdav": "https", "webdavs": "https", "davs": "https", "http": "http",
            "webdav+http": "http"}
+_PORTS = {"http": 80, "https": 443}
 URL_FIX = "https://cloud.stadt.de/remote.php/dav/files/NAME/ORDNER (Nextcloud: Dateien → Einstellungen → WebDAV)"
 
 
@@ -198,7 +199,8 @@ class Folder:
     def _guard(self, request: Any) -> None:
         """Every request, redirects included, before it is sent: this host only."""
         url = request.url
-        if (url.scheme, url.host, url.port) != (self.scheme, self.host, self.port):
+        if (url.scheme, url.host, url.port or _PORTS[url.scheme]) != (self.scheme, self.host,
+                                                                        self.port or _PORTS[self.scheme]):
             raise _ForeignHost(str(url.copy_with(username=None, password=None, query=None)))
         self.requests += 1
 
@@ -340,10 +342,10 @@ class Folder:
 
         def once() -> tuple[str, str]:
             with self.client.http.stream("GET", url) as resp:
-                if resp.status_code in (401, 403) or resp.status_code >= 300 and resp.status_code != 404:
-                    raise HTTPError(resp)
-                if resp.status_code == 404:
-                    raise FileProblem("nicht mehr vorhanden / gone (HTTP 404)")
+                if resp.status_code == 401 or resp.status_code in RETRY_STATUS or resp.status_code >= 500:
+                    raise HTTPError(resp)   # the login or the server: the whole run stops (after retries)
+                if resp.status_code != 200:   # this file only: gone meanwhile, locked, not downloadable
+                    raise FileProblem(f"HTTP {resp.status_code}")
                 declared = int(resp.headers.get("content-length") or 0)
                 if declared > max_bytes:
                     raise FileProblem(f"Datei zu groß / file too large ({declared} > {max_bytes} Bytes)")
