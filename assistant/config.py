@@ -37,6 +37,10 @@ ENV_ALIASES = {
     "OLLAMA_MODEL": "llm.ollama_model",
     "STORE_URL": "store.url",
 }
+# secrets read where they are used, never settings (not shown by doctor, not in as_dict)
+SECRET_ENV = {"WEBDAV_PASSWORD"}
+SOURCE_KINDS = ("webdav",)
+NOT_SETTINGS = ("sources", "sync_sources")   # the origin map; [[sources]] only from the config file
 
 
 @dataclass
@@ -151,6 +155,36 @@ class ServeSettings:
 
 
 @dataclass
+class WebdavSettings:
+    """WebDAV connections (openDesk/Nextcloud) and the folder drafts are saved to."""
+
+    # the folder "In openDesk speichern" and `draft --save-to` (without a value) write to, e.g.
+    # webdav://cloud.stadt.de/remote.php/dav/files/pilot/Entwürfe; "" = no button
+    save_to: str = ""
+    user: str = ""             # login of save_to when its URL names none
+    password_file: str = ""    # app password (else env PILOT_ASSISTANT_WEBDAV_PASSWORD)
+    save_formats: str = "odt"  # what a save writes: odt, docx, pdf (comma-separated)
+    timeout_s: float = 30.0    # per request; a hanging server ends the run after the retries
+    retries: int = 2
+    ca_file: str = ""          # extra CA bundle (PEM) for a city CA; system CAs are always trusted
+    batch_files: int = 16      # files per ingest step; a killed sync redoes at most one step
+
+
+@dataclass
+class SourceSettings:
+    """One ``[[sources]]`` entry: a folder `pilot-assistant sync all` keeps in the index."""
+
+    url: str
+    user: str
+    kind: str = "webdav"
+    name: str = ""
+    password_file: str = ""
+    collection: str = "default"
+    type: str = ""             # council | funding | report | other; "" = from metadata or folder names
+    interval_minutes: int = 60  # `sync all` skips a source synced less than this long ago
+
+
+@dataclass
 class Settings:
     data_dir: Path = Path("data")
     llm: LLMSettings = field(default_factory=LLMSettings)
@@ -160,6 +194,8 @@ class Settings:
     embeddings: EmbeddingSettings = field(default_factory=EmbeddingSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
     serve: ServeSettings = field(default_factory=ServeSettings)
+    webdav: WebdavSettings = field(default_factory=WebdavSettings)
+    sync_sources: list[SourceSettings] = field(default_factory=list)   # the [[sources]] tables
     sources: dict[str, str] = field(default_factory=dict)  # setting -> where its value came from
 
     # --- derived paths: one place decides the layout of the data dir ---
@@ -241,17 +277,46 @@ def _set(settings: Settings, dotted: str, value: Any, origin: str) -> None:
     parts = dotted.split(".")
     obj: Any = settings
     for part in parts[:-1]:
-        if not hasattr(obj, part) or part == "sources":
+        if not hasattr(obj, part) or part in NOT_SETTINGS:
             raise ConfigError(f"Unbekannte Einstellung: {dotted}", f"Unknown setting: {dotted}",
                               "Siehe README, Abschnitt Konfiguration")
         obj = getattr(obj, part)
     last = parts[-1]
     if not dataclasses.is_dataclass(obj) or last not in {f.name for f in dataclasses.fields(obj)} \
-            or dataclasses.is_dataclass(getattr(obj, last)) or last == "sources":
+            or dataclasses.is_dataclass(getattr(obj, last)) or last in NOT_SETTINGS:
         raise ConfigError(f"Unbekannte Einstellung: {dotted}", f"Unknown setting: {dotted}",
                           "Siehe README, Abschnitt Konfiguration")
     setattr(obj, last, _coerce(getattr(obj, last), value, dotted))
     settings.sources[dotted] = origin
+
+
+def _sync_sources(tables: Any, path: Path) -> list[SourceSettings]:
+    """``[[sources]]`` tables -> typed entries; a mistake names the entry and the key."""
+    fix = "[[sources]] mit url = \"https://…/remote.php/dav/files/NAME/ORDNER\" und user = \"NAME\""
+    if not isinstance(tables, list) or not all(isinstance(t, Mapping) for t in tables):
+        raise ConfigError(f"{path}: sources muss eine Liste von Tabellen sein ([[sources]])",
+                          f"{path}: sources must be an array of tables ([[sources]])", fix)
+    known = {f.name: f for f in dataclasses.fields(SourceSettings)}
+    out = []
+    for i, table in enumerate(tables, 1):
+        unknown = sorted(set(table) - set(known))
+        missing = [k for k in ("url", "user") if not table.get(k)]
+        if unknown or missing:
+            de = ", ".join([f"unbekannt: {k}" for k in unknown] + [f"fehlt: {k}" for k in missing])
+            en = ", ".join([f"unknown: {k}" for k in unknown] + [f"missing: {k}" for k in missing])
+            raise ConfigError(f"{path}: Eintrag {i} in [[sources]] ({de})", f"{path}: entry {i} of [[sources]] ({en})",
+                              fix)
+        entry = SourceSettings(url=str(table["url"]), user=str(table["user"]))
+        for key, value in table.items():
+            if key not in ("url", "user"):
+                setattr(entry, key, _coerce(getattr(entry, key), value, f"sources[{i}].{key}"))
+        if entry.kind not in SOURCE_KINDS:
+            raise ConfigError(f"{path}: [[sources]] Eintrag {i}: Art {entry.kind!r} unbekannt "
+                              f"(möglich: {', '.join(SOURCE_KINDS)})",
+                              f"{path}: [[sources]] entry {i}: unknown kind {entry.kind!r}", 'kind = "webdav"')
+        entry.name = entry.name or f"{entry.kind}-{i}"
+        out.append(entry)
+    return out
 
 
 def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -274,6 +339,8 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, str]:
         if not key.startswith(ENV_PREFIX) or key == ENV_PREFIX + "CONFIG":
             continue
         name = key[len(ENV_PREFIX):]
+        if name in SECRET_ENV:
+            continue
         out[ENV_ALIASES.get(name, name.lower().replace("__", "."))] = value
     return out
 
@@ -290,6 +357,7 @@ def load(overrides: Mapping[str, Any] | None = None, *, config_file: str | Path 
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"Konfigurationsdatei {path} ist fehlerhaft: {exc}",
                               f"Config file {path} is malformed: {exc}", f"{path} korrigieren") from None
+        settings.sync_sources = _sync_sources(table.pop("sources", []), path)
         for name, value in _flatten(table).items():
             _set(settings, name, value, str(path))
     for name, value in _env_overrides(environ).items():

@@ -9,6 +9,9 @@ Steps, each a real `pilot-assistant` process on one data dir (DIR/data):
   ingest   a slice of the starter corpus (three council papers, two funding programmes)
   ask      one answerable and one unanswerable question
   draft    a short template to .md, then the same draft exported to .odt (--resume)
+  webdav   `sync all` of a Nextcloud-style WebDAV folder on 127.0.0.1 (a [[sources]] entry in
+           the pilot-assistant.toml every step runs with), then the draft saved into the
+           folder with `draft --save-to` (the server runs in this script, untraced)
   eval     evals/suites/starter.yaml --limit 2 (answers), then --retrieval-only
   doctor   doctor --json (reports egress.isolated)
   ui       `serve` on 127.0.0.1, driven by Debian chromium through Playwright: load the
@@ -110,7 +113,9 @@ sections:
     compute: financing
     word_limit: 0
 """
-ALL_STEPS = ("control", "ingest", "ask", "draft", "eval", "doctor", "ui")
+ALL_STEPS = ("control", "ingest", "ask", "draft", "webdav", "eval", "doctor", "ui")
+DAV_PASSWORD = "app-passwort-egress"
+DAV_DOC = "0263-2026_antwort-informationssicherheit-grundschutz.md"   # not in the ingest step
 
 
 class StepFailed(Exception):
@@ -132,6 +137,24 @@ class Workflow:
         self.steps: list[dict] = []
         self.result: dict = {}
         self.env = self._env()
+        self.dav = self._webdav_source()
+
+    def _webdav_source(self):
+        """A WebDAV folder on loopback, configured for every step: [[sources]] and the save-to folder."""
+        from webdav_server import NextcloudDav
+
+        dav = NextcloudDav(self.work / "dav", {"pilot": DAV_PASSWORD}).start()
+        folder = dav.folder("pilot") / "Ratsunterlagen"
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / "corpus" / "council" / DAV_DOC, folder / DAV_DOC)
+        pw = self.work / "webdav.pw"
+        pw.write_text(DAV_PASSWORD + "\n")
+        (self.work / "pilot-assistant.toml").write_text(
+            f'[webdav]\nsave_to = "{dav.url("pilot", "Entwürfe").replace("http://", "webdav+http://")}"\n'
+            f'user = "pilot"\npassword_file = "{pw}"\ntimeout_s = 20\n\n'
+            f'[[sources]]\nname = "rat"\nurl = "{dav.url("pilot", "Ratsunterlagen")}"\nuser = "pilot"\n'
+            f'password_file = "{pw}"\ncollection = "rat"\ntype = "council"\n', encoding="utf-8")
+        return dav
 
     def _env(self) -> dict:
         env = {k: v for k, v in os.environ.items()
@@ -240,6 +263,22 @@ class Workflow:
         self.result["draft"] = {"draft_id": d["draft_id"], "complete": d.get("complete"),
                                 "sections": [(s["id"], s["status"]) for s in d.get("sections", [])],
                                 "outputs": [d.get("output"), e.get("output")]}
+
+    def webdav(self) -> None:
+        s = self.run("sync", "sync", "all", "--json")
+        [row] = s["sources"]
+        if not row.get("report") or row["report"]["files"]["new"] != 1:
+            raise StepFailed(f"sync: the WebDAV folder was not indexed: {row}")
+        draft_id = self.result.get("draft", {}).get("draft_id")
+        saved = None
+        if draft_id:
+            d = self.run("draft-save", "draft", "--resume", draft_id, "--save-to", "--json")
+            saved = d.get("saved")
+            name = self.dav.folder("pilot") / "Entwürfe" / f"{draft_id}.odt"
+            if not name.is_file():
+                raise StepFailed("draft-save: the .odt is not in the WebDAV folder")
+        self.result["webdav"] = {"sync": row["report"], "saved": saved,
+                                 "server_requests": [f"{m} {p} {st}" for m, p, st in self.dav.log]}
 
     def eval(self) -> None:
         suite = str(ROOT / "evals" / "suites" / "starter.yaml")
@@ -374,6 +413,7 @@ class Workflow:
             problems.append("the DNS sink did not see the control's canary lookup: it is blind")
         summary["problems"] = problems
         summary["ok"] = not problems
+        self.dav.stop()
         print(json.dumps(summary, ensure_ascii=False, indent=1, default=str))
         return 0 if summary["ok"] else 1
 

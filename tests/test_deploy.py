@@ -137,7 +137,7 @@ def test_readme_covers_the_setup():
     text = (DEPLOY / "README.md").read_text(encoding="utf-8")
     for topic in ("Ollama", "Chroma", "Keycloak", "oauth2-proxy", "TLS", "Datensicherung", "Aktualisierung",
                   "127.0.0.1", "OParl", "--trusted-proxy", "admin_groups", "editor", "reader", "collection grant",
-                  "0640"):
+                  "0640", "openDesk", "sync all"):
         assert topic in text, topic
     for name in ("docker-compose.yml", "nginx.conf", "pilot-assistant.service", "pilot-assistant.toml.example",
                  "Dockerfile", ".env.example"):

@@ -108,3 +108,14 @@ def test_someone_elses_conversation_id_starts_a_new_one(ctx, monkeypatch):
 def test_rendering_escapes_template_syntax():
     html = sources.render(sources.from_hits([Hit(chunk=CHUNK, score=1.0)]))
     assert "<script>" not in html
+
+
+def test_a_source_links_back_to_where_it_lives_http_only():
+    import dataclasses
+
+    dav = dataclasses.replace(CHUNK, meta={"url": "https://cloud.stadt.de/remote.php/dav/files/a/Rat/x.pdf?\"><b>"})
+    html = sources.render(sources.from_hits([Hit(chunk=dav, score=1.0)]))
+    assert 'href="https://cloud.stadt.de/remote.php/dav/files/a/Rat/x.pdf?&quot;&gt;&lt;b&gt;"' in html
+    assert "Am Ablageort öffnen" in html and "<b>" not in html
+    bad = dataclasses.replace(CHUNK, meta={"url": "javascript:alert(1)"})
+    assert "href" not in sources.render(sources.from_hits([Hit(chunk=bad, score=1.0)]))

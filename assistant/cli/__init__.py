@@ -57,11 +57,12 @@ def command_modules() -> list:
         search_cmd,
         serve_cmd,
         setup_cmd,
+        sync_cmd,
         user_cmd,
     )
 
     return [setup_cmd, doctor_cmd, ingest_cmd, search_cmd, ask_cmd, serve_cmd, draft_cmd, funding_cmd, eval_cmd,
-            oparl_cmd, user_cmd, collection_cmd]
+            oparl_cmd, sync_cmd, user_cmd, collection_cmd]
 
 
 def emit(data, as_json: bool, text: str | None = None) -> None:

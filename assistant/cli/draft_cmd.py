@@ -2,6 +2,7 @@
 
     pilot-assistant draft --template beschlussvorlage --idea "…" [--programme ID] --out x.odt [--json]
     pilot-assistant draft --resume DRAFT_ID --out x.odt        (continue after a failure)
+    pilot-assistant draft --resume DRAFT_ID --save-to webdav://cloud.stadt.de/remote.php/dav/files/NAME/Entwürfe
     pilot-assistant draft --list-templates | --list | --import-form form.docx
 """
 from __future__ import annotations
@@ -22,6 +23,9 @@ def register(sub) -> None:
     p.add_argument("--idea", help="Projektidee als Text oder Datei (.txt/.md; .yaml/.json mit Feldern)")
     p.add_argument("--programme", help="ID des Förderprogramms (pilot-assistant funding list)")
     p.add_argument("--out", help="Ausgabedatei: .odt, .docx, .pdf oder .md")
+    p.add_argument("--save-to", dest="save_to", nargs="?", const="", metavar="WEBDAV_URL",
+                   help="auch in einen openDesk/Nextcloud-Ordner speichern (ODT mit Herkunftsanhang); ohne URL der "
+                        "Ordner aus webdav.save_to; ein zweites Speichern aktualisiert die Datei")
     p.add_argument("--title", help="Titel des Vorhabens (sonst aus der Idee)")
     p.add_argument("--city", help="Kommune")
     p.add_argument("--department", help="federführender Fachbereich")
@@ -129,7 +133,7 @@ def summary(d, out: Path | None, seconds: float) -> dict:
 
 
 def _text(data: dict) -> str:
-    lines = [f"Entwurf {data['draft_id']} ({data['template']}) → {data['output']}  [{data['seconds']} s]"]
+    lines = [f"Entwurf {data['draft_id']} ({data['template']}) → {data['output'] or 'openDesk'}  [{data['seconds']} s]"]
     lines += [f"  {w}" for w in data["warnings"]]
     missing = [r["text"] for r in data["requirements"] if not r["covered"]]
     if data["requirements"]:
@@ -161,10 +165,10 @@ def run(args, settings) -> int:
              f"Vorlage {t.name} gespeichert: {path} ({len(t.sections)} Abschnitte)\n"
              f"Verwenden: pilot-assistant draft --template {t.name} --idea … --out entwurf.odt")
         return 0
-    if not args.out:
+    if not args.out and args.save_to is None:
         raise UsageError("--out fehlt (Ausgabedatei .odt, .docx, .pdf oder .md)",
                          "--out is missing (output file .odt, .docx, .pdf or .md)", "--out entwurf.odt")
-    if Path(args.out).suffix.lower() not in export.FORMATS:
+    if args.out and Path(args.out).suffix.lower() not in export.FORMATS:
         raise UsageError(f"--out muss auf {', '.join(export.FORMATS)} enden", f"--out must end in {', '.join(export.FORMATS)}",
                          "--out entwurf.odt")
     if args.regenerate and not args.resume:
@@ -187,7 +191,14 @@ def run(args, settings) -> int:
             print(f"  {w}", file=sys.stderr)
         for event in runner.run_sections(d, settings):
             progress(event)
-    out = export.export(d, args.out)
+    out = export.export(d, args.out) if args.out else None
+    saved = None
+    if args.save_to is not None:
+        from ..drafting.publish import save_to_folder
+
+        saved = save_to_folder(d, settings, args.save_to or None)
     data = summary(d, out, time.perf_counter() - t0)
-    emit(data, args.json, _text(data))
+    if saved is not None:
+        data["saved"] = saved.to_dict()
+    emit(data, args.json, _text(data) + (f"\n{saved.message()}" if saved else ""))
     return 0

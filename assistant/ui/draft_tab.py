@@ -13,7 +13,7 @@ from typing import Any, Iterator
 
 import gradio as gr
 
-from ..drafting import export, runner, templates
+from ..drafting import export, publish, runner, templates
 from ..drafting.record import Draft
 from ..errors import UserError
 from ..history import LOCAL_USER
@@ -140,6 +140,9 @@ def build(ctx: Any) -> None:
             with gr.Row():
                 fmt = gr.Radio(label="Format", choices=FORMATS, value=".odt", elem_id="draft-format")
                 export_btn = gr.Button("Datei erzeugen", elem_id="draft-export")
+                # only where a folder is configured ([webdav] save_to)
+                opendesk_btn = gr.Button("In openDesk speichern", elem_id="draft-opendesk",
+                                         visible=bool(ctx.settings.webdav.save_to))
             download = gr.File(label="Download", interactive=False, elem_id="draft-download")
 
     def mine(owner: str, request: gr.Request) -> bool:
@@ -291,6 +294,17 @@ def build(ctx: Any) -> None:
         return {download: str(path), hint: f"{path.name} erzeugt."}
 
     export_btn.click(make_file, [draft_id, fmt], [hint, download], concurrency_id="export")
+
+    def save_opendesk(d_id, request: gr.Request):
+        try:
+            d = own(d_id, request)
+            if d is None:
+                raise UserError("Bitte zuerst einen Entwurf erstellen oder öffnen.", "create or open a draft first.")
+            return f"✓ {publish.save_to_folder(d, ctx.settings).message()}"
+        except UserError as exc:   # a conflict too: reported, nothing overwritten
+            return notice(exc)
+
+    opendesk_btn.click(save_opendesk, [draft_id], [hint], concurrency_id="export")
 
     selected = getattr(ctx, "selected_programme", None)
     if selected is not None:   # "Förderprogramme" hands a programme over

@@ -30,7 +30,8 @@ def from_hits(hits: list[Hit], uploaded: dict[str, str] | None = None) -> list[d
         c = hit.chunk
         out.append({"n": n, "doc_id": c.doc_id, "source": c.source, "title": c.title or Path(c.source).name,
                     "page": c.page, "paper_number": c.paper_number, "collection": c.collection,
-                    "snippet": c.text, "cited": False, "uploaded_by": uploaded.get(c.source, "")})
+                    "snippet": c.text, "cited": False, "uploaded_by": uploaded.get(c.source, ""),
+                    "url": c.url})
     return out
 
 
@@ -44,7 +45,7 @@ def from_citations(citations: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"n": c.get("n"), "doc_id": c.get("doc_id", ""), "source": c.get("source", ""),
              "title": c.get("title") or Path(c.get("source", "")).name, "page": c.get("page"),
              "paper_number": c.get("paper_number", ""), "collection": "", "snippet": c.get("quote", ""),
-             "cited": True, "uploaded_by": c.get("uploaded_by", "")} for c in citations]
+             "cited": True, "uploaded_by": c.get("uploaded_by", ""), "url": c.get("url", "")} for c in citations]
 
 
 def where(view: dict[str, Any]) -> str:
@@ -89,8 +90,17 @@ def render(views: list[dict[str, Any]], *, note: str = "") -> str:
             + f"{badge}</div>"
             f'<div class="pa-snippet">{html.escape(snippet(v.get("snippet", "")))}</div>'
             + (f'<div class="pa-meta">{html.escape(meta)}</div>' if meta else "")
+            + origin_link(v.get("url") or "")
             + "</div>")
     return "\n".join(cards)
+
+
+def origin_link(url: str) -> str:
+    """Where the document lives (a file in an openDesk folder, a council paper's page): http(s) only."""
+    if not url.lower().startswith(("https://", "http://")):
+        return ""
+    return (f'<div class="pa-meta"><a href="{html.escape(url, quote=True)}" target="_blank" '
+            f'rel="noopener noreferrer">Am Ablageort öffnen</a></div>')
 
 
 def answer_markdown(text: str, citations: list[dict[str, Any]]) -> str:
