@@ -137,6 +137,11 @@ class Settings:
     def history_db(self) -> Path:
         return self.data_dir / "history.sqlite3"
 
+    @property
+    def council_db(self) -> Path:
+        """Council procedures: papers, consultations, decisions and tasks (``assistant/council``)."""
+        return self.data_dir / "council.sqlite3"
+
     def get(self, dotted: str) -> Any:
         obj: Any = self
         for part in dotted.split("."):

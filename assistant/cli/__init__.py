@@ -47,6 +47,7 @@ def command_modules() -> list:
     """The sub-command modules, in the order of --help (imported here: they import this module)."""
     from . import (
         ask_cmd,
+        council_cmd,
         doctor_cmd,
         draft_cmd,
         eval_cmd,
@@ -60,7 +61,7 @@ def command_modules() -> list:
     )
 
     return [setup_cmd, doctor_cmd, ingest_cmd, search_cmd, ask_cmd, serve_cmd, draft_cmd, funding_cmd, eval_cmd,
-            oparl_cmd, user_cmd]
+            oparl_cmd, council_cmd, user_cmd]
 
 
 def emit(data, as_json: bool, text: str | None = None) -> None:

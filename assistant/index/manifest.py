@@ -180,6 +180,11 @@ class Manifest:
                 found[cid] = Chunk(**json.loads(data))
         return [found[i] for i in ids if i in found]
 
+    def pages(self, doc_id: str) -> list[int | None]:
+        """The pages a document's chunks lie on, in order ([None] for an unpaged file)."""
+        rows = self.db.execute("SELECT DISTINCT page FROM chunks WHERE doc_id=? ORDER BY page", (doc_id,))
+        return [r[0] for r in rows]
+
     def page_text(self, doc_id: str, page: int | None) -> str:
         """The text of one page (or the whole unpaged document), stitched from its chunks."""
         sql = "SELECT data FROM chunks WHERE doc_id=? AND " + ("page IS NULL" if page is None else "page=?")
