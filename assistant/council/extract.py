@@ -85,6 +85,7 @@ class Task:
     basis: str                  # resolution (minutes text) | proposal (binding once the paper is decided)
     text: str
     page: int | None
+    agenda_item: str = ""       # "TOP 7" for a task in minutes
 
 
 @dataclass
@@ -451,7 +452,7 @@ def _agenda_item(block: list[Unit], facts: DocFacts, meeting: str, org: str) -> 
         for u in resolution + accepted:
             for s in _sentences(u):
                 if is_task(s):
-                    facts.tasks.append(Task(subject[0], "resolution", _quote(s, 500), u.page))
+                    facts.tasks.append(Task(subject[0], "resolution", _quote(s, 500), u.page, label))
 
 
 def _result(text: str) -> str:

@@ -31,6 +31,8 @@ from .mapping import Obj, ids, kind
 from .references import normalize
 
 EXTRACT_VERSION = "1"   # bump when extract.py reads documents differently: every document is read again
+SCHEMA_VERSION = "1"    # bump when a table of what is read from documents changes: those tables are rebuilt
+DERIVED = ("docs", "links", "events", "tasks")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (
   source TEXT PRIMARY KEY, stamp TEXT, doc_id TEXT, scope TEXT, norm TEXT, reference TEXT, title TEXT,
@@ -44,7 +46,7 @@ CREATE TABLE IF NOT EXISTS events (source TEXT, norm TEXT, kind TEXT, date TEXT,
   role TEXT, agenda_item TEXT, page INTEGER, quote TEXT, origin TEXT);
 CREATE INDEX IF NOT EXISTS events_norm ON events(norm);
 CREATE INDEX IF NOT EXISTS events_source ON events(source);
-CREATE TABLE IF NOT EXISTS tasks (source TEXT, norm TEXT, basis TEXT, text TEXT, page INTEGER);
+CREATE TABLE IF NOT EXISTS tasks (source TEXT, norm TEXT, basis TEXT, text TEXT, page INTEGER, agenda_item TEXT);
 CREATE INDEX IF NOT EXISTS tasks_norm ON tasks(norm);
 CREATE TABLE IF NOT EXISTS oparl (id TEXT PRIMARY KEY, kind TEXT, body TEXT, norm TEXT, parent TEXT, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS oparl_norm ON oparl(norm);
@@ -116,6 +118,12 @@ class Model:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(SCHEMA)
+            if self._meta("schema") not in (None, SCHEMA_VERSION):   # derived from the index: rebuilt
+                for table in DERIVED:
+                    self.db.execute(f"DROP TABLE IF EXISTS {table}")
+                self.db.execute("DELETE FROM meta WHERE key='generation'")
+                self.db.executescript(SCHEMA)
+            self._set_meta("schema", SCHEMA_VERSION)
         except (OSError, sqlite3.Error) as exc:
             raise _storage_error(exc, self.path) from None
         self._lock = threading.RLock()
@@ -222,8 +230,8 @@ class Model:
         self.db.executemany("INSERT INTO events VALUES(?,?,?,?,?,?,?,?,?,?,?)",
                             [(source, e.norm, e.kind, e.date, e.organization, e.result, e.role, e.agenda_item,
                               e.page, e.quote, e.origin) for e in f.events])
-        self.db.executemany("INSERT INTO tasks VALUES(?,?,?,?,?)",
-                            [(source, t.norm, t.basis, t.text, t.page) for t in f.tasks])
+        self.db.executemany("INSERT INTO tasks VALUES(?,?,?,?,?,?)",
+                            [(source, t.norm, t.basis, t.text, t.page, t.agenda_item) for t in f.tasks])
 
     def docs(self, where: str = "1=1", args: tuple = ()) -> list[Doc]:
         rows = self.db.execute(f"SELECT {','.join(DOC_COLUMNS)} FROM docs WHERE category<>'none' AND ({where})", args)

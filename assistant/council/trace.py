@@ -245,13 +245,15 @@ def _text_events(model: Model, nodes: dict[str, Node], minutes: set[str]) -> lis
         return []
     marks = ",".join("?" * len(nodes))
     rows = model.rows("SELECT e.*, d.reference AS doc_ref, d.title AS doc_title, d.doc_id, d.scope, d.category AS "
-                      f"doc_cat FROM events e JOIN docs d ON d.source=e.source WHERE e.norm IN ({marks})",
-                      tuple(nodes))
+                      "doc_cat, d.oparl_paper, d.oparl_meeting FROM events e JOIN docs d ON d.source=e.source "
+                      f"WHERE e.norm IN ({marks})", tuple(nodes))
     out = []
     for r in rows:
         node = nodes.get(r["norm"])
         if node is None or r["scope"] != node.scope or r["norm"] in minutes:
             continue
+        if r["oparl_paper"] or r["oparl_meeting"]:
+            continue   # OParl's own consultations say it (and a deleted agenda item must vanish)
         decision = r["kind"] == "Beschluss"
         out.append((r["origin"], Step(date=r["date"], kind=r["kind"], organization=r["organization"],
                                       reference=node.reference, title=r["doc_title"], result=r["result"],
@@ -278,6 +280,8 @@ def _oparl_events(model: Model, node: Node, store) -> list[tuple[str, Step]]:
             decision = bool(cons.get("authoritative")) or bool(re.search(r"beschl|entscheid", role, re.I))
             label = f"TOP {item['number']}" if item and item.get("number") else ""
             source, doc_id, title, page = _meeting_file(model, meeting, item, store, label, node.reference)
+            if not source:   # no protocol yet: the paper itself, whose consultation list OParl gives
+                source, doc_id, page, title = node.source, node.doc_id, node.page, str(meeting.get("name") or "")
             result = str((item or {}).get("result") or "")
             out.append(("oparl", Step(date=day(meeting.get("start")), kind="Beschluss" if decision and result else
                                       "Beratung", organization=org, reference=node.reference,

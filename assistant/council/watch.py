@@ -21,6 +21,7 @@ from typing import Any
 from .. import __version__
 from ..config import Settings
 from .extract import category_of
+from .mapping import Obj
 from .procedures import Model, open_model
 from .references import add_months, due_of, is_task, object_stems, overlap
 from .trace import Node, _names, nodes_for, procedure
@@ -102,36 +103,93 @@ def open_tasks(settings: Settings, *, today: dt.date | None = None, store=None) 
     from ..index.store import open_store
 
     with open_store(settings, store) as st, open_model(settings, st) as model:
-        return _open(model, today)
+        return _open(model, today, st)
 
 
-def _open(model: Model, today: dt.date) -> list[OpenTask]:
-    decisions = _decisions(model)
-    procedures: dict[tuple[str, str], list[Node]] = {}
-    found: list[OpenTask] = []
-    rows = model.rows("SELECT t.norm, t.basis, t.text, t.page, t.source, d.scope, d.doc_id, d.reference AS doc_ref, "
-                      "d.meeting_date, d.date AS doc_date, d.organization AS doc_org FROM tasks t "
-                      "JOIN docs d ON d.source=t.source ORDER BY t.basis DESC, t.source, t.page")
+@dataclass
+class _Candidate:
+    scope: str
+    norm: str
+    text: str
+    source: str
+    page: int | None
+    doc_id: str
+    decision: _Decision
+
+
+def _from_documents(model: Model, decisions: dict[tuple[str, str], _Decision]) -> list[_Candidate]:
+    out = []
+    rows = model.rows("SELECT t.norm, t.basis, t.text, t.page, t.source, t.agenda_item, d.scope, d.doc_id, "
+                      "d.reference AS doc_ref, d.meeting_date, d.date AS doc_date, d.organization AS doc_org, "
+                      "d.oparl_meeting FROM tasks t JOIN docs d ON d.source=t.source "
+                      "ORDER BY t.basis DESC, t.source, t.page")
     for r in rows:
         key = (r["scope"], r["norm"])
+        if r["oparl_meeting"]:   # an OParl protocol: only while its agenda item exists
+            number = (r["agenda_item"] or "").removeprefix("TOP ").strip()
+            if not any(str(i.get("number") or "") == number for i in model.children("AgendaItem", r["oparl_meeting"])):
+                continue
         if r["basis"] == "resolution":
             decision = _Decision(r["meeting_date"] or r["doc_date"], r["doc_org"], r["doc_ref"])
         elif key in decisions:
             decision = decisions[key]
         else:
             continue   # a proposal nobody has decided yet
-        resolved = dt.date.fromisoformat(decision.date) if decision.date else None
-        text = re.sub(r"^(?:\d{1,2}[.)]|[•\-*–])\s*", "", r["text"]).strip()
+        out.append(_Candidate(r["scope"], r["norm"], r["text"], r["source"], r["page"], r["doc_id"], decision))
+    return out
+
+
+def _from_oparl(model: Model, store) -> list[_Candidate]:
+    """Tasks in an OParl agenda item's ``resolutionText`` (a positive result), cited to the
+    meeting's file that documents the item."""
+    from .. import text as T
+    from .mapping import day, ids
+    from .references import normalize
+    from .trace import _body_scope, _meeting_file
+
+    by_item: dict[str, list[Obj]] = {}
+    for cons in model.all_of("Consultation"):
+        for iid in ids(cons.get("agendaItem")):
+            by_item.setdefault(iid, []).append(cons)
+    out, bodies = [], {}
+    for item in model.all_of("AgendaItem"):
+        text = str(item.get("resolutionText") or "")
+        if not text or not re.search(r"beschlossen|angenommen|zugestimmt", str(item.get("result") or ""), re.I):
+            continue
+        meeting = model.get(next(iter(ids(item.get("meeting"))), None)) or {}
+        for cons in by_item.get(item["id"], []):
+            paper = model.get(next(iter(ids(cons.get("paper"))), None))
+            norm = normalize(str((paper or {}).get("reference") or ""))
+            if not paper or not norm:
+                continue
+            label = f"TOP {item['number']}" if item.get("number") else ""
+            source, doc_id, _, page = _meeting_file(model, meeting, item, store, label, str(paper["reference"]))
+            decision = _Decision(day(meeting.get("start")), _names(model, cons.get("organization")) or
+                                 _names(model, meeting.get("organization")), "")
+            for s in T.sentences(text):
+                out.append(_Candidate(_body_scope(model, str(paper.get("body") or ""), bodies), norm, s, source, page,
+                                      doc_id, decision))
+    return out
+
+
+def _open(model: Model, today: dt.date, store=None) -> list[OpenTask]:
+    decisions = _decisions(model)
+    procedures: dict[tuple[str, str], list[Node]] = {}
+    found: list[OpenTask] = []
+    for c in _from_documents(model, decisions) + _from_oparl(model, store):
+        key = (c.scope, c.norm)
+        resolved = dt.date.fromisoformat(c.decision.date) if c.decision.date else None
+        text = re.sub(r"^(?:\d{1,2}[.)]|[•\-*–])\s*", "", c.text).strip()
         due = due_of(text, resolved)
         first = due.first(resolved) if due else None
         if first is None or not is_task(text):
             continue
-        nodes = nodes_for(model, r["norm"], r["scope"])
+        nodes = nodes_for(model, c.norm, c.scope)
         if not nodes:
             continue
         if key not in procedures:
             procedures[key] = procedure(model, nodes[0])
-        answers = _answers(model, text, procedures[key], nodes[0], decision.date)
+        answers = _answers(model, text, procedures[key], nodes[0], c.decision.date)
         answered_by: list[str] = []
         if due.every_months:
             if answers:
@@ -142,11 +200,11 @@ def _open(model: Model, today: dt.date) -> list[OpenTask]:
             continue
         if any(_same_task(t, nodes[0].reference, text, first) for t in found):
             continue
-        found.append(OpenTask(reference=nodes[0].reference, task=text, due=first.isoformat(), source=r["source"],
-                              page=r["page"], title=nodes[0].title, resolution=decision.document,
-                              resolved_on=decision.date, organization=decision.organization,
+        found.append(OpenTask(reference=nodes[0].reference, task=text, due=first.isoformat(), source=c.source,
+                              page=c.page, title=nodes[0].title, resolution=c.decision.document,
+                              resolved_on=c.decision.date, organization=c.decision.organization,
                               recurring=PERIODS.get(due.every_months or 0, ""), answered_by=answered_by,
-                              overdue=first < today, days_left=(first - today).days, doc_id=r["doc_id"]))
+                              overdue=first < today, days_left=(first - today).days, doc_id=c.doc_id))
     return sorted(found, key=lambda t: (t.due, t.reference))
 
 
