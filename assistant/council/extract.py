@@ -411,8 +411,9 @@ def _agenda_item(block: list[Unit], facts: DocFacts, meeting: str, org: str) -> 
         if u.kind == "heading":
             if u.head == "Aussprache":
                 mode = "debate"
-            elif u.head == "Änderungsantrag":
-                mode, amendment = "amendment", [u]
+            elif u.head == "Änderungsantrag":   # its text after "Änderungsantrag 1 (Fraktion X):"
+                mode, amendment = "amendment", []
+                u = Unit(u.page, re.sub(r"^(?:Änderungs|Ergänzungs)antrag[^:]*:\s*", "", u.text))
             elif u.head == "Abstimmung" and mode == "amendment":
                 outcome = _OUTCOME.search(u.text)
                 if outcome and outcome.group("o").lower() in POSITIVE:
@@ -439,14 +440,14 @@ def _agenda_item(block: list[Unit], facts: DocFacts, meeting: str, org: str) -> 
             elif mode in ("intro", "debate"):
                 targets = norms if norms and re.search(r"\bam\s+\d", s) else subject
                 facts.events += _prose_events(s, u.page, [n for n in targets if n], facts, origin="minutes")
-    if not subject and not label:
-        return
+    if not subject:
+        return   # an agenda item naming no paper ("Verschiedenes") joins no procedure
     decided = bool(resolution) or result_unit is not None
     result = _result(result_unit.text if result_unit else " ".join(u.text for u in resolution))
     page = (resolution[0].page if resolution else result_unit.page if result_unit else head.page)
     quote = _quote(" ".join(u.text for u in resolution)) if resolution else _quote(head.text)
     kind = "Beschluss" if decided and result and "vertagt" not in result else "Beratung"
-    for norm in subject or [None]:
+    for norm in subject:
         facts.events.append(Event(norm, kind, meeting, org, result, agenda_item=label, page=page, quote=quote))
     if subject and _result_positive(result):
         for u in resolution + accepted:

@@ -270,8 +270,9 @@ def object_stems(text: str) -> set[str]:
 
 
 def overlap(a: set[str], b: set[str]) -> float:
-    """Share of ``a`` found in ``b``; a German compound counts ("strategi" in "innovationsstrategi")."""
+    """Share of ``a`` found in ``b``; German compounds count ("strategi" in "innovationsstrategi",
+    "pilot" in "pilotprojekt")."""
     if not a:
         return 0.0
-    hits = sum(1 for x in a if x in b or any(len(x) >= 5 and y.endswith(x) for y in b))
+    hits = sum(1 for x in a if x in b or len(x) >= 5 and any(y.endswith(x) or y.startswith(x) for y in b))
     return hits / len(a)

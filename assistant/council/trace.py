@@ -309,6 +309,18 @@ def _meeting_file(model: Model, meeting: Obj, item: Obj | None, store, label: st
     return "", "", "", None
 
 
+def step_chunk(store, step: Step):
+    """The indexed passage a step cites: on its page, the chunk that best carries its quote
+    (else names its paper or agenda item); None when the file is not indexed."""
+    if store is None or not step.doc_id:
+        return None
+    chunks = store.page_chunks(step.doc_id, step.page)
+    if not chunks:
+        return None
+    want = T.stems(" ".join((step.quote, step.reference, step.agenda_item, step.result)))
+    return max(chunks, key=lambda c: (len(want & T.stems(c.text)), -c.chunk_index))
+
+
 def find_page(store, doc_id: str, needles: list[str]) -> int | None:
     """The first page of a document whose text names one of ``needles`` (else its first page)."""
     if store is None or not doc_id:

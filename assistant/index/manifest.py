@@ -185,6 +185,12 @@ class Manifest:
         rows = self.db.execute("SELECT DISTINCT page FROM chunks WHERE doc_id=? ORDER BY page", (doc_id,))
         return [r[0] for r in rows]
 
+    def page_chunks(self, doc_id: str, page: int | None) -> list[Chunk]:
+        """The chunks of one page (or of the whole unpaged document), in order."""
+        sql = "SELECT data FROM chunks WHERE doc_id=? AND " + ("page IS NULL" if page is None else "page=?")
+        args = (doc_id,) if page is None else (doc_id, page)
+        return [Chunk(**json.loads(d)) for (d,) in self.db.execute(sql + " ORDER BY chunk_index", args)]
+
     def page_text(self, doc_id: str, page: int | None) -> str:
         """The text of one page (or the whole unpaged document), stitched from its chunks."""
         sql = "SELECT data FROM chunks WHERE doc_id=? AND " + ("page IS NULL" if page is None else "page=?")
