@@ -15,10 +15,10 @@ import gradio as gr
 
 from ..config import Settings
 from ..history import History, start_retention
-from . import chat_tab, documents_tab, draft_tab, eval_tab, funding_tab
+from . import chat_tab, council_tab, documents_tab, draft_tab, eval_tab, funding_tab
 from .context import UIContext
 
-TABS = [chat_tab, documents_tab, draft_tab, funding_tab, eval_tab]   # order of the tabs
+TABS = [chat_tab, documents_tab, council_tab, draft_tab, funding_tab, eval_tab]   # order of the tabs
 QUEUE_CONCURRENCY = 2          # events at once besides the chat (which follows the model's slots)
 QUEUE_MAX = 64                 # waiting events; more get a "busy" answer instead of piling up
 CACHE_CLEANUP = (3600, 3600)   # rendered pages and exports leave Gradio's cache after an hour

@@ -84,19 +84,10 @@ def build(ctx: UIContext) -> None:
         v = vs[int(index)]
         try:
             with ctx.store() as store:
-                text = store.page_text(v["doc_id"], v.get("page"))
+                text = sources.page_text(v, store)
         except UserError as exc:
             return notice(exc), gr.update(value=None, visible=False), ""
-        if not text:
-            text = "(Diese Stelle ist nicht mehr im Index – das Dokument wurde gelöscht oder neu eingelesen.)"
-        image = None
-        if v.get("page") and sources.is_pdf(v):
-            try:
-                image = sources.render_pdf_page(v["source"], int(v["page"]))
-            except Exception:   # a PDF that indexed but does not render: the text is still there
-                log.warning("cannot render %s page %s", v["source"], v["page"], exc_info=True)
-        link = sources.file_link(v, ctx.settings.documents_dir)
-        head = f"**{sources.label(v)}**" + (f"  \n{link}" if link else "")
+        head, image, text = sources.open_page(v, text, ctx.settings.documents_dir)
         return head, gr.update(value=image, visible=image is not None), text
 
     pick.input(show_page, [pick, views], [page_link, page_image, page_text])

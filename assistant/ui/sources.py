@@ -6,11 +6,14 @@ must not inject markup into the UI.
 from __future__ import annotations
 
 import html
+import logging
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from ..types import Answer, Hit
+
+log = logging.getLogger("assistant.ui")
 
 SNIPPET_CHARS = 320
 MAX_RENDER_PX = 1400          # longest side of a rendered PDF page: a huge page must not eat RAM
@@ -129,3 +132,25 @@ def file_link(view: dict[str, Any], documents_dir: Path) -> str:
     name = src.name.replace("[", "(").replace("]", ")")
     # relative URL: keeps working behind a reverse proxy under a sub-path
     return f"[Originaldatei öffnen: {name}](gradio_api/file={quote(str(src))}{anchor})"
+
+
+MISSING_PAGE = "(Diese Stelle ist nicht mehr im Index – das Dokument wurde gelöscht oder neu eingelesen.)"
+
+
+def page_text(view: dict[str, Any], store) -> str:
+    """The cited page's text from the index ("" when it is gone)."""
+    return store.page_text(view["doc_id"], view.get("page")) if view.get("doc_id") else ""
+
+
+def open_page(view: dict[str, Any], text: str, documents_dir: Path) -> tuple[str, Any, str]:
+    """The page viewer's content for one cited place: a head line (label, link to the stored
+    file), the rendered PDF page (or None) and the page's ``text`` (see :func:`page_text`)."""
+    image = None
+    if view.get("page") and is_pdf(view):
+        try:
+            image = render_pdf_page(view["source"], int(view["page"]))
+        except Exception:   # a PDF that indexed but does not render: the text is still there
+            log.warning("cannot render %s page %s", view["source"], view["page"], exc_info=True)
+    link = file_link(view, documents_dir)
+    head = f"**{label(view)}**" + (f"  \n{link}" if link else "")
+    return head, image, text or MISSING_PAGE
