@@ -269,3 +269,25 @@ def test_drafting_opens_the_ausgangslage_with_the_beschlusslage(council_index, t
     if "[5]" in sec.text:
         assert any(s.n == 5 for s in sec.sources)
     assert d.section("datenschutz").text.startswith("Die Stadt erprobt")   # other sections untouched
+
+
+# --- hostile input ------------------------------------------------------------------------
+
+@pytest.mark.timeout(300)
+def test_long_hostile_text_is_read_in_bounded_time():
+    """Regexes over document text stay linear: one endless 'sentence' of committee names,
+    vote counts and dates, and a huge field line, must not hang the refresh."""
+    sentence = ("Der Ausschuss für " + "Umwelt und " * 4000 + "hat am 01.02.2026 " + "1 Ja-Stimmen 2 " * 3000
+                + "empfohlen (Vorlage 0001/2026)")
+    field = "Beratungsfolge: " + "Ausschuss " * 20000
+    f = extract({"paper_type": "Niederschrift"}, [(1, "TOP 1: X (Vorlage 0001/2026)\n" + sentence + "\n" + field)])
+    assert f.norm is None and any(x.norm == "1/2026" for x in f.links)
+
+
+def test_document_titles_reach_the_council_tab_as_inert_text():
+    from assistant.council.trace import Related, Trace
+    from assistant.ui.council_tab import related_markdown
+
+    evil = '<img src=x onerror="alert(1)">[klick](javascript:alert(1))'
+    md = related_markdown(Trace(query="x", related=[Related("0001/2026", evil, "", "Antrag", "wird erwähnt", "", 1)]))
+    assert "<img" not in md and "](javascript:" not in md and "&lt;img" in md

@@ -43,7 +43,8 @@ def run_trace(args, settings) -> int:
     result = trace(args.query, settings, today=_today(args.today))
     if result.ambiguous:
         lines = [f"Mehrere Vorgänge passen zu „{args.query}“ – bitte die Drucksachen-Nummer angeben:"]
-        lines += [f"  {c.reference}  {c.date}  {c.kind}: {c.title}  ({_where(c.source, c.page)})"
+        lines += [f"  {c.reference}  {c.date}  {c.title if c.title.startswith(c.kind) else c.kind + ': ' + c.title}  "
+                  f"({_where(c.source, c.page)})"
                   for c in result.candidates]
         if args.json:
             emit([c.to_dict() for c in result.candidates], True)

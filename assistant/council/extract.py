@@ -33,10 +33,11 @@ _OUTCOME = re.compile(r"\b(?P<mod>einstimmig|mehrheitlich|geändert|mit Änderun
                       r"(?P<o>angenommen|beschlossen|abgelehnt|zugestimmt|vertagt|zurückgestellt|zurückgezogen|"
                       r"zur Kenntnis genommen|zur Annahme empfohlen|empfohlen|verwiesen)\b", re.I)
 POSITIVE = ("angenommen", "beschlossen", "zugestimmt")
-_VOTES = re.compile(r"\d+\s+Ja-Stimmen?(?:[^–.;]*?\d+\s+(?:Nein-Stimmen?|Enthaltungen?))*|\beinstimmig\b", re.I)
+_VOTES = re.compile(r"\d+\s+Ja-Stimmen?(?:[^–.;\d]{0,40}\d+\s+(?:Nein-Stimmen?|Enthaltungen?)){0,3}|\beinstimmig\b",
+                    re.I)
 _ORG = re.compile(r"\b(?:[Dd]er|[Dd]ie|[Dd]as)\s+(?P<org>(?:[\w-]+\s+(?:und\s+)?)?(?:Stadtrat|Rat|Gemeinderat|Kreistag|"
                   r"Stadtverordnetenversammlung|Bezirksvertretung|Ortsbeirat|Hauptausschuss|[\w-]*[Aa]usschuss)\b"
-                  r"(?:\s+(?:für|des|der)\s+[^,.;()]+?)?)(?=\s+(?:hat|haben|am|in|mit|zur|den|die|das)\b)")
+                  r"(?:\s+(?:für|des|der)\s+[^,.;()]{1,120}?)?)(?=\s+(?:hat|haben|am|in|mit|zur|den|die|das)\b)")
 _AM_DATE = re.compile(r"\bam\s+(\d{1,2}\.\s*\d{1,2}\.\s*(?:19|20)\d\d)")
 _FULFIL = re.compile(r"\b(?:beauftragt\w*|\w*[Aa]uftrag\w*|kommt\b.{0,60}\bnach|in Umsetzung|auf Grundlage des Beschlusses)\b")
 _ORIGINATOR = re.compile(r"^(?:Antragsteller(?:in)?|Einreicher(?:in)?|Federführend|Fraktion|Verfasser(?:in)?)\s*:\s*(?P<v>.+)$", re.I)
@@ -313,8 +314,8 @@ def _plan_inline(u: Unit, facts: DocFacts) -> None:
     if not facts.norm:
         return
     value = u.text.split(":", 1)[1]
-    for m in re.finditer(r"(?P<org>[A-ZÄÖÜ][^()–;,]*?)\s*(?:,\s*Sitzung am\s*)?\(?(?P<d>\d{1,2}\.\d{1,2}\.(?:19|20)\d\d)"
-                         r"(?P<rest>[^()–;]*\)|[^–;]*)", value):
+    for m in re.finditer(r"(?P<org>[A-ZÄÖÜ][^()–;,]{0,150}?)\s*(?:,\s*Sitzung am\s*)?\(?"
+                         r"(?P<d>\d{1,2}\.\d{1,2}\.(?:19|20)\d\d)(?P<rest>[^()–;]{0,80}\)|[^–;]{0,80})", value):
         role = _ROLE.search(m.group("rest") or "")
         facts.events.append(Event(facts.norm, "Beratung", iso_day(m.group("d")), m.group("org").strip(" ,"),
                                   role=role.group(1) if role else "", page=u.page, quote=_quote(u.text),

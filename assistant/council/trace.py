@@ -399,7 +399,8 @@ def _candidate(n: Node) -> Step:
 
 def search(model: Model, query: str, limit: int = 10) -> list[Node]:
     """Papers whose title fits a topic best (all equally good ones), by content words."""
-    wanted = (object_stems(query) or {s for s in T.stems(query) if not s.isdigit()}) - KIND_WORDS
+    # content words; short ones ("KI", "IT") count too, generic council words ("Ausschuss") do not
+    wanted = (object_stems(query) | {s for s in T.stems(query) if len(s) <= 3 and not s.isdigit()}) - KIND_WORDS
     kinds = {s for s in T.stems(query) if s in KIND_WORDS}
     if not wanted:
         return []

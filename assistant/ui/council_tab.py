@@ -64,7 +64,8 @@ def related_markdown(tr: Trace) -> str:
     if not tr.related:
         return ""
     lines = ["**Verwandte Drucksachen** (nicht Teil des Vorgangs):"]
-    lines += [f"- {r.reference} {('– ' + r.title) if r.title else ''} ({r.relation})" for r in tr.related]
+    lines += [f"- {sources.plain(r.reference)} {('– ' + sources.plain(r.title)) if r.title else ''} "
+              f"({sources.plain(r.relation)})" for r in tr.related]
     return "\n".join(lines)
 
 
@@ -91,12 +92,12 @@ def build(ctx: UIContext) -> None:
         query = gr.Textbox(label="Drucksache oder Thema", placeholder="0087/2025 oder Innovationsstrategie",
                            scale=4, elem_id="council-query")
         go = gr.Button("Vorgang anzeigen", variant="primary", scale=1, elem_id="council-search")
-    note = gr.Markdown("", elem_id="council-notice")
+    note = gr.Markdown("", elem_id="council-notice", sanitize_html=True)
     candidates = gr.Radio(label="Mehrere Vorgänge passen – bitte einen wählen", choices=[], visible=False,
                           elem_id="council-candidates")
     timeline = gr.Dataframe(headers=TIMELINE, value=[], interactive=False, wrap=True, elem_id="council-timeline",
                             column_widths=["9%", "14%", "22%", "9%", "24%", "22%"])
-    related = gr.Markdown("", elem_id="council-related")
+    related = gr.Markdown("", elem_id="council-related", sanitize_html=True)
     with gr.Accordion("Fundstelle ansehen", open=True, elem_id="council-viewer"):
         pick = gr.Dropdown(label="Schritt", choices=[], value=None, elem_id="council-pick")
         page_link = gr.Markdown("", elem_id="council-page-link")
@@ -118,14 +119,15 @@ def build(ctx: UIContext) -> None:
         try:
             with ctx.store() as store:
                 tr = trace(text or "", ctx.settings, store=store)
-        except UserError as exc:
-            return {**empty, note: notice(exc)}
+        except UserError as exc:   # the message repeats the query: inert text
+            return {**empty, note: f"⚠️ **{sources.plain(exc.de)}**" + (f"  \nAbhilfe: {sources.plain(exc.fix)}"
+                                                                        if exc.fix else "")}
         if tr.ambiguous:
             choices = [(f"{c.reference} – {c.kind}: {c.title} ({de(c.date)})", c.reference) for c in tr.candidates]
-            return {**empty, note: f"Mehrere Vorgänge passen zu „{text}“ – bitte einen wählen.",
+            return {**empty, note: f"Mehrere Vorgänge passen zu „{sources.plain(text)}“ – bitte einen wählen.",
                     candidates: gr.update(choices=choices, value=None, visible=True)}
         views = step_views(tr)
-        return {note: f"**Ratsvorgang {tr.reference}:** {tr.title} – {len(views)} Schritte",
+        return {note: f"**Ratsvorgang {sources.plain(tr.reference)}:** {sources.plain(tr.title)} – {len(views)} Schritte",
                 timeline: [v["row"] for v in views], related: related_markdown(tr), shown: views,
                 pick: gr.update(choices=[(f"{v['row'][0]} {v['row'][1]} – {v['row'][5]}", i)
                                          for i, v in enumerate(views)], value=None),
