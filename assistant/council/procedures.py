@@ -176,7 +176,7 @@ class Model:
     def refresh(self, store) -> RefreshReport:
         """Bring the documents in line with the index; cheap when the index did not change."""
         report = RefreshReport()
-        generation = f"{store._generation()}:{EXTRACT_VERSION}"
+        generation = f"{store.generation()}:{EXTRACT_VERSION}"
         if self._meta("generation") == generation:
             report.skipped = True
             return report

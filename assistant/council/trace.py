@@ -110,14 +110,14 @@ class Node:
 
 # --- nodes ---------------------------------------------------------------------------------------
 
-def _body_scope(model: Model, body_id: str, cache: dict) -> str:
+def body_scope(model: Model, body_id: str, cache: dict) -> str:
     if body_id not in cache:
         body = model.get(body_id) or {}
         cache[body_id] = scope_of(str(body.get("name") or body.get("shortName") or ""))
     return cache[body_id]
 
 
-def _names(model: Model, value: Any) -> str:
+def names(model: Model, value: Any) -> str:
     out = []
     for oid in ids(value):
         obj = model.get(oid) or {}
@@ -135,7 +135,7 @@ def nodes_for(model: Model, norm: str, scope: str | None = None) -> list[Node]:
         if scope is None or d.scope == scope:
             groups.setdefault(d.scope, ([], []))[0].append(d)
     for paper, body in model.papers(norm):
-        s = _body_scope(model, body, bodies)
+        s = body_scope(model, body, bodies)
         if scope is None or s == scope:
             groups.setdefault(s, ([], []))[1].append(paper)
     return [_node(model, s, norm, docs, papers) for s, (docs, papers) in sorted(groups.items())]
@@ -149,8 +149,8 @@ def _node(model: Model, scope: str, norm: str, docs: list[Doc], papers: list[Obj
         source, page, doc_id = str(main_file.get("_source") or paper.get("web") or paper["id"]), None, ""
     else:
         source, page, doc_id = main.source, main.first_page, main.doc_id
-    origin = _names(model, paper.get("originatorOrganization")) or _names(model, paper.get("originatorPerson")) \
-        or _names(model, paper.get("underDirectionOf")) if paper else ""
+    origin = names(model, paper.get("originatorOrganization")) or names(model, paper.get("originatorPerson")) \
+        or names(model, paper.get("underDirectionOf")) if paper else ""
     return Node(scope=scope, norm=norm,
                 reference=str(paper.get("reference") or (main.reference if main else norm)),
                 title=str(paper.get("name") or (main.title if main else "")),
@@ -198,7 +198,7 @@ def _neighbours(model: Model, node: Node, fan_out: bool) -> list[tuple[str, str,
             obj = model.get(other)
             if obj and obj.get("reference"):
                 norm = normalize(str(obj["reference"])) or T.fold(str(obj["reference"]))
-                out.append((_body_scope(model, str(obj.get("body") or ""), bodies) or node.scope, norm, True))
+                out.append((body_scope(model, str(obj.get("body") or ""), bodies) or node.scope, norm, True))
     return out
 
 
@@ -275,11 +275,11 @@ def _oparl_events(model: Model, node: Node, store) -> list[tuple[str, Step]]:
                                 (next(iter(ids(item.get("meeting"))), None) if item else None))
             if meeting is None:
                 continue
-            org = _names(model, cons.get("organization")) or _names(model, meeting.get("organization"))
+            org = names(model, cons.get("organization")) or names(model, meeting.get("organization"))
             role = str(cons.get("role") or "")
             decision = bool(cons.get("authoritative")) or bool(re.search(r"beschl|entscheid", role, re.I))
             label = f"TOP {item['number']}" if item and item.get("number") else ""
-            source, doc_id, title, page = _meeting_file(model, meeting, item, store, label, node.reference)
+            source, doc_id, title, page = meeting_file(model, meeting, item, store, label, node.reference)
             if not source:   # no protocol yet: the paper itself, whose consultation list OParl gives
                 source, doc_id, page, title = node.source, node.doc_id, node.page, str(meeting.get("name") or "")
             result = str((item or {}).get("result") or "")
@@ -292,7 +292,7 @@ def _oparl_events(model: Model, node: Node, store) -> list[tuple[str, Step]]:
     return out
 
 
-def _meeting_file(model: Model, meeting: Obj, item: Obj | None, store, label: str, reference: str):
+def meeting_file(model: Model, meeting: Obj, item: Obj | None, store, label: str, reference: str):
     """The file that documents an agenda item (its resolution file, else the protocol, else the
     invitation) and the page naming the item or the paper."""
     candidates = ids((item or {}).get("resolutionFile")) + ids(meeting.get("resultsProtocol")) \
@@ -413,7 +413,7 @@ def search(model: Model, query: str, limit: int = 10) -> list[Node]:
     for paper in model.all_of("Paper"):
         norm = normalize(str(paper.get("reference") or ""))
         if norm:
-            key = (_body_scope(model, str(paper.get("body") or ""), bodies), norm)
+            key = (body_scope(model, str(paper.get("body") or ""), bodies), norm)
             score = overlap(wanted, T.stems(str(paper.get("name") or "")))
             if score > scored.get(key, (0.0,))[0]:
                 scored[key] = (score, None, paper)

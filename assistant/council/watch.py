@@ -24,7 +24,7 @@ from .extract import category_of
 from .mapping import Obj
 from .procedures import Model, open_model
 from .references import add_months, due_of, is_task, object_stems, overlap
-from .trace import Node, _names, nodes_for, procedure
+from .trace import Node, names, nodes_for, procedure
 
 ANSWERED = 0.5          # share of a task's content words a later paper must carry to answer it
 ANSWER_KINDS = ("proposal", "report", "answer", "motion", "other")
@@ -78,7 +78,7 @@ def _decisions(model: Model) -> dict[tuple[str, str], _Decision]:
                                  r["reference"] if r["category"] == "minutes" else "")
     from .mapping import day, ids
     from .references import normalize
-    from .trace import _body_scope
+    from .trace import body_scope
 
     bodies: dict = {}
     for cons in model.all_of("Consultation"):
@@ -88,12 +88,12 @@ def _decisions(model: Model) -> dict[tuple[str, str], _Decision]:
                                                   re.I):
             continue
         meeting = model.get(next(iter(ids(item.get("meeting") or cons.get("meeting"))), None)) or {}
-        key = (_body_scope(model, str(paper.get("body") or ""), bodies),
+        key = (body_scope(model, str(paper.get("body") or ""), bodies),
                normalize(str(paper.get("reference") or "")) or "")
         date = day(meeting.get("start"))
         if date and (key not in out or date > out[key].date):
-            out[key] = _Decision(date, _names(model, cons.get("organization")) or
-                                 _names(model, meeting.get("organization")), "")
+            out[key] = _Decision(date, names(model, cons.get("organization")) or
+                                 names(model, meeting.get("organization")), "")
     return out
 
 
@@ -145,7 +145,7 @@ def _from_oparl(model: Model, store) -> list[_Candidate]:
     from .. import text as T
     from .mapping import day, ids
     from .references import normalize
-    from .trace import _body_scope, _meeting_file
+    from .trace import body_scope, meeting_file
 
     by_item: dict[str, list[Obj]] = {}
     for cons in model.all_of("Consultation"):
@@ -163,11 +163,11 @@ def _from_oparl(model: Model, store) -> list[_Candidate]:
             if not paper or not norm:
                 continue
             label = f"TOP {item['number']}" if item.get("number") else ""
-            source, doc_id, _, page = _meeting_file(model, meeting, item, store, label, str(paper["reference"]))
-            decision = _Decision(day(meeting.get("start")), _names(model, cons.get("organization")) or
-                                 _names(model, meeting.get("organization")), "")
+            source, doc_id, _, page = meeting_file(model, meeting, item, store, label, str(paper["reference"]))
+            decision = _Decision(day(meeting.get("start")), names(model, cons.get("organization")) or
+                                 names(model, meeting.get("organization")), "")
             for s in T.sentences(text):
-                out.append(_Candidate(_body_scope(model, str(paper.get("body") or ""), bodies), norm, s, source, page,
+                out.append(_Candidate(body_scope(model, str(paper.get("body") or ""), bodies), norm, s, source, page,
                                       doc_id, decision))
     return out
 

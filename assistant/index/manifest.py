@@ -104,6 +104,11 @@ class Manifest:
         row = self.db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
         return int(row[0]) if row else 0
 
+    def generation(self) -> int:
+        """Grows with every committed change of documents: derived data (the BM25 index, the
+        council procedures) compare it to know whether they are current."""
+        return self._generation()
+
     def _bump(self) -> None:
         self.db.execute("INSERT INTO meta(key, value) VALUES('generation', 1) ON CONFLICT(key) "
                         "DO UPDATE SET value = CAST(value AS INTEGER) + 1")
