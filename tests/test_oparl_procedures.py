@@ -121,3 +121,20 @@ def test_deleted_agenda_item_disappears_from_the_trace(server, data):
     steps = _trace(data)
     assert [s["date"] for s in steps] == ["2014-01-10", "2014-04-04", "2014-04-28", "2014-05-08"]
     assert not any(s["organization"] == "Ausschuss für Haushalt und Finanzen" for s in steps)
+
+
+def test_a_lost_model_is_rebuilt_by_the_next_sync(server, data):
+    """council.sqlite3 deleted (or a data dir synced before it existed): the next sync lists
+    everything once and fills the model again, downloading nothing that did not change."""
+    before_steps = _trace(data)
+    for suffix in ("", "-wal", "-shm"):
+        (data / f"council.sqlite3{suffix}").unlink(missing_ok=True)
+    before = len(server.log)
+    out = _sync(server, data)
+    log = server.log[before:]
+    assert not any("modified_since" in p for p, _ in log)             # a full listing, once
+    assert not [p for p, status in log if p.startswith("/files/") and status == 200], log
+    assert out["papers"]["failed"] == 0 and out["papers"]["updated"] == 2
+    assert [_row(s) for s in _trace(data)] == [_row(s) for s in before_steps]
+    again = _sync(server, data)
+    assert again["papers"]["unchanged"] == 0 and again["papers"]["updated"] == 0   # incremental again

@@ -42,7 +42,8 @@ class MeetingPass:
         if run and (since is None or run.get("since") == since):
             next_url, started, since = run["next"], run.get("started"), run.get("since")
         else:
-            since = since if since is not None else state.get("modified_since")
+            stored = None if self.fresh.get("Meeting") else state.get("modified_since")
+            since = since if since is not None else stored
             next_url = with_query(url, modified_since=since) if since else url
             started = None
             self._retry_meetings(body, state)
@@ -117,7 +118,7 @@ class MeetingPass:
             return
         modified = str(meeting.get("modified") or "")
         if record and modified and record.get("modified") == modified and not record.get("failed") \
-                and self.model.get(mid) is not None:
+                and not self.fresh.get("Meeting") and self.model.get(mid) is not None:
             self.report.meetings["unchanged"] += 1
             return
         items = [i for i in (self._object(iid) for iid in ids(meeting.get("agendaItem"))) if i]

@@ -118,12 +118,14 @@ class Model:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(SCHEMA)
-            if self._meta("schema") not in (None, SCHEMA_VERSION):   # derived from the index: rebuilt
+            schema = self._meta("schema")
+            if schema not in (None, SCHEMA_VERSION):   # derived from the index: rebuilt
                 for table in DERIVED:
                     self.db.execute(f"DROP TABLE IF EXISTS {table}")
                 self.db.execute("DELETE FROM meta WHERE key='generation'")
                 self.db.executescript(SCHEMA)
-            self._set_meta("schema", SCHEMA_VERSION)
+            if schema != SCHEMA_VERSION:
+                self._set_meta("schema", SCHEMA_VERSION)
         except (OSError, sqlite3.Error) as exc:
             raise _storage_error(exc, self.path) from None
         self._lock = threading.RLock()
@@ -302,6 +304,12 @@ class Model:
         out = [r[0] for r in self.db.execute("SELECT other FROM oparl_links WHERE paper=?", (paper_id,))]
         out += [r[0] for r in self.db.execute("SELECT paper FROM oparl_links WHERE other=?", (paper_id,))]
         return list(dict.fromkeys(out))
+
+    def knows(self, kind_: str, body: str) -> bool:
+        """Does the model hold objects of this kind from this body (a data dir synced before the
+        model existed, or a deleted model, does not)?"""
+        return self.db.execute("SELECT 1 FROM oparl WHERE kind=? AND body=? LIMIT 1", (kind_, body)).fetchone() \
+            is not None
 
     def all_of(self, kind_: str) -> list[Obj]:
         return [json.loads(r[0]) for r in self.db.execute("SELECT data FROM oparl WHERE kind=?", (kind_,))]

@@ -155,6 +155,7 @@ class _Syncer(MeetingPass):
         self.records = self.base / ".records"
         self.files_dir.mkdir(parents=True, exist_ok=True)
         self.registry: Registry = {}       # every object seen this run, embedded or fetched, by id
+        self.fresh: dict[str, bool] = {}   # kinds the model lacks for the current body: list them in full
         self.unavailable: set[str] = set()  # ids that could not be fetched this run
         self.max_bytes = settings.ingest.max_file_mb * 2**20
 
@@ -175,6 +176,9 @@ class _Syncer(MeetingPass):
             bodies = chosen
         for body in bodies:
             self.report.bodies.append(str(body.get("name") or body["id"]))
+            # without the body's objects in the procedure model (a new model, an older data dir)
+            # the first run lists everything once; unchanged files cost a conditional GET
+            self.fresh = {k: not self.model.knows(k, body["id"]) for k in ("Paper", "Meeting")}
             with self.model.transaction():
                 self.model.put(body, body["id"])
             self._body(body, since)
@@ -203,7 +207,8 @@ class _Syncer(MeetingPass):
             self.report.resumed = True
             next_url, started, since = run["next"], run.get("started"), run.get("since")
         else:
-            since = since if since is not None else entry.get("modified_since")
+            stored = None if self.fresh.get("Paper") else entry.get("modified_since")
+            since = since if since is not None else stored
             if not body.get("paper"):
                 return
             next_url = with_query(body["paper"], modified_since=since) if since else body["paper"]
@@ -286,7 +291,7 @@ class _Syncer(MeetingPass):
             return
         modified = str(paper.get("modified") or "")
         if record and modified and record.get("modified") == modified and not record.get("failed") \
-                and self.model.get(pid) is not None:
+                and not self.fresh.get("Paper") and self.model.get(pid) is not None:
             self.report.papers["unchanged"] += 1
             return
         consultations = [c for c in (self._object(cid) for cid in ids(paper.get("consultation"))) if c]
