@@ -138,3 +138,29 @@ def test_a_lost_model_is_rebuilt_by_the_next_sync(server, data):
     assert [_row(s) for s in _trace(data)] == [_row(s) for s in before_steps]
     again = _sync(server, data)
     assert again["papers"]["unchanged"] == 0 and again["papers"]["updated"] == 0   # incremental again
+
+
+def test_model_keeps_paper_relations_both_ways_and_deletes_children(bare_settings):
+    from assistant.council.procedures import Model
+
+    t = "https://schema.oparl.org/1.1/"
+    with Model(bare_settings) as model, model.transaction():
+        model.put({"id": "u/paper/1", "type": t + "Paper", "reference": "0010/2024", "subordinatedPaper": ["u/paper/2"]},
+                  "u/body/1")
+        model.put({"id": "u/paper/2", "type": t + "Paper", "reference": "V/0011/2024",
+                   "superordinatedPaper": "u/paper/1", "relatedPaper": ["u/paper/3"]}, "u/body/1")
+        model.put({"id": "u/c/1", "type": t + "Consultation", "paper": "u/paper/2", "role": "Beratung"}, "u/body/1")
+        model.put({"id": "u/f/1", "type": t + "File", "name": "Vorlage"}, "u/body/1")
+        model.annotate("u/f/1", _source="/tmp/vorlage.pdf")
+        model.put({"id": "u/f/1", "type": t + "File", "name": "Vorlage (neu)"}, "u/body/1")
+    with Model(bare_settings) as model:
+        assert model.related_papers("u/paper/1") == ["u/paper/2"]
+        assert set(model.related_papers("u/paper/2")) == {"u/paper/1", "u/paper/3"}
+        assert [p["id"] for p, _ in model.papers("V/11/2024")] == ["u/paper/2"]
+        assert model.get("u/f/1")["_source"] == "/tmp/vorlage.pdf"   # a re-put keeps the local path
+        assert [c["id"] for c in model.children("Consultation", "u/paper/2")] == ["u/c/1"]
+        with model.transaction():
+            model.delete("u/paper/2")
+        assert model.get("u/c/1") is None and model.get("u/paper/2") is None
+        assert model.related_papers("u/paper/1") == ["u/paper/2"]   # paper 1 still says so; the trace skips it
+        assert model.knows("Paper", "u/body/1") and not model.knows("Meeting", "u/body/1")
