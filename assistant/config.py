@@ -234,6 +234,11 @@ class Settings:
         """Files people export (history, drafts), one folder per person; expire after a while."""
         return self.data_dir / "exports"
 
+    @property
+    def council_db(self) -> Path:
+        """Council procedures: papers, consultations, decisions and tasks (``assistant/council``)."""
+        return self.data_dir / "council.sqlite3"
+
     def get(self, dotted: str) -> Any:
         obj: Any = self
         for part in dotted.split("."):

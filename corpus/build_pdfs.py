@@ -41,7 +41,6 @@ OUT_DIR = HERE / "council"
 
 # papers shipped as plain Markdown in corpus/council/ instead of as PDF
 MARKDOWN_ONLY = (
-    "0087-2025_antrag-innovationsstrategie",
     "0263-2026_antwort-informationssicherheit-grundschutz",
 )
 META_FIELDS = ("title", "type", "paper_number", "paper_type", "date", "committee", "municipality")

@@ -55,3 +55,17 @@ def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeou
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([str(exe), *args], capture_output=True, text=True, env=full_env,
                           cwd=cwd or ROOT, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def council_index(tmp_path_factory) -> Path:
+    """A data dir with the starter corpus's council papers indexed (once per session; tests
+    that change it work on a copy: ``shutil.copytree``)."""
+    from assistant.ingest.pipeline import ingest
+
+    data = tmp_path_factory.mktemp("council-index") / "data"
+    settings = config.load({"data_dir": str(data)}, environ={}, config_file=data.parent / "none.toml")
+    council = ROOT / "corpus" / "council"
+    report = ingest(sorted([*council.glob("*.pdf"), *council.glob("*.md")]), settings)
+    assert not report.failed and report.counts["ingested"] >= 12, report.to_dict()
+    return data

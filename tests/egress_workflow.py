@@ -85,7 +85,7 @@ except OSError as exc:
     print("{CANARY}", exc)
 """
 COUNCIL = ["0036-2026_beschlussvorlage-ki-assistent-musa.pdf", "0094-2026_niederschrift-adv-ki-assistent.pdf",
-           "0087-2025_antrag-innovationsstrategie.md"]
+           "0263-2026_antwort-informationssicherheit-grundschutz.md"]
 FUNDING = ["modellprojekte-smart-cities.md", "rp-kipki.md"]
 QUESTION = "Wie viel Geld wurde für das Pilotprojekt MUSA bereitgestellt?"
 UNANSWERABLE = "Wie hoch ist die Förderquote im Programm „Smart Region Thüringen“?"

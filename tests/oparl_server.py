@@ -1,10 +1,10 @@
 """A small OParl 1.1 server on loopback for the sync tests.
 
 Objects follow the spec's schemas (OParl/spec ``schema/*.json``): System -> Body -> paged
-paper list (``data``/``pagination``/``links.next``, filters ``modified_since`` and
+paper and meeting lists (``data``/``pagination``/``links.next``, filters ``modified_since`` and
 ``elementsPerPage`` kept on every page), Papers with embedded *and* referenced Files and
-Consultations, Meetings embedding their AgendaItems, a File served as a real PDF with
-ETag/Last-Modified (conditional GET -> 304), soft-deleted objects (``deleted: true``).
+Consultations, Meetings embedding their AgendaItems, Organizations, a File served as a real
+PDF with ETag/Last-Modified (conditional GET -> 304), soft-deleted objects (``deleted: true``).
 
 Test switches: ``fail_next(n)`` answers the next n requests with HTTP 500; ``hold(substr)``
 makes a request whose path contains ``substr`` wait until ``release()`` (to kill a client
@@ -96,6 +96,11 @@ class OParlServer(ThreadingHTTPServer):
                      "start": "2024-02-20T16:00:00+01:00", "organization": [body + "/organization/2"],
                      "created": OLD, "modified": OLD,
                      "agendaItem": [self._top(2, 11, "3", "Anfrage Grundschule am Weiher")]}
+        self.meetings = [council, committee]
+        for n, name in ((1, "Rat der Stadt Musterstadt"), (2, "Ausschuss für Umwelt und Verkehr")):
+            org = {"id": f"{body}/organization/{n}", "type": T + "Organization", "body": body, "name": name,
+                   "organizationType": "Gremium", "created": OLD, "modified": OLD}
+            self.objects[org["id"]] = org
         for m in (council, committee):
             self.objects[m["id"]] = m
             for item in m["agendaItem"]:
@@ -193,14 +198,16 @@ class OParlServer(ThreadingHTTPServer):
         self.server_close()
 
     def paper_page(self, query: dict[str, list[str]]) -> dict:
+        return self.list_page(self.papers, self.body["paper"], query)
+
+    def list_page(self, objects: list[dict], url: str, query: dict[str, list[str]]) -> dict:
         since = query.get("modified_since", [None])[0]
         per_page = int(query.get("elementsPerPage", [self.page_size])[0])
         page = int(query.get("page", ["1"])[0])
-        items = [p for p in self.papers if since is None or
+        items = [p for p in objects if since is None or
                  datetime.fromisoformat(p["modified"]) >= datetime.fromisoformat(since)]
         chunk = items[(page - 1) * per_page: page * per_page]
         total_pages = max(1, -(-len(items) // per_page))
-        url = self.body["paper"]
 
         def link(n: int) -> str:   # filters stay on every page (spec: "Filter")
             return url + "?" + urlencode({**{k: v[0] for k, v in query.items() if k != "page"}, "page": n})
@@ -254,6 +261,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(srv.body)
         if url == srv.body["paper"]:
             return self._json(srv.paper_page(query))
+        if url == srv.body["meeting"]:
+            return self._json(srv.list_page(srv.meetings, url, query))
         if url in srv.objects:
             return self._json(srv.objects[url])
         self._json({"error": "not found"}, 404)

@@ -99,6 +99,17 @@ def make_citations(answer: str, used: list[int], hits: list[Hit]) -> list[Citati
 def ask_stream(question: str, settings: Settings, *, history: list[dict] | None = None,
                filters: Filters | None = None, chat_model=None, store=None) -> Iterator[ChatEvent]:
     question = check_question(question)
+    # --- procedure questions ("Was wurde aus Antrag 0087/2025?"): the council trace answers,
+    # one citation per step, without the model (answer/procedures.py) ---
+    from . import procedures
+
+    traced = procedures.respond(question, settings, store=store, filters=filters)
+    if traced is not None:
+        yield ChatEvent("sources", sources=traced.sources)
+        yield ChatEvent("token", text=traced.answer)
+        yield ChatEvent("done", answer=traced)
+        return
+    # --- everything else: retrieval and the model ---
     prompt = prompts.load("chat")
     a = settings.answer
     t0 = time.perf_counter()

@@ -48,6 +48,7 @@ def command_modules() -> list:
     from . import (
         ask_cmd,
         collection_cmd,
+        council_cmd,
         doctor_cmd,
         draft_cmd,
         eval_cmd,
@@ -62,7 +63,7 @@ def command_modules() -> list:
     )
 
     return [setup_cmd, doctor_cmd, ingest_cmd, search_cmd, ask_cmd, serve_cmd, draft_cmd, funding_cmd, eval_cmd,
-            oparl_cmd, sync_cmd, user_cmd, collection_cmd]
+            oparl_cmd, council_cmd, sync_cmd, user_cmd, collection_cmd]
 
 
 def emit(data, as_json: bool, text: str | None = None) -> None:

@@ -32,7 +32,9 @@ def run(args, settings) -> int:
     with _Progress(enabled=not args.json) as progress:
         report = ingest(args.paths, settings, collection=args.collection, type=args.type,
                         prune=args.prune, progress=progress)
-    emit(report.to_dict(), args.json, _summary(report))
+    out = report.to_dict()
+    out["procedures"] = _procedures(settings)
+    emit(out, args.json, _summary(report))
     return report.exit_code
 
 
@@ -45,10 +47,26 @@ def run_reindex(args, settings) -> int:
     return report.exit_code
 
 
+def _procedures(settings) -> dict:
+    """Council papers just ingested join their procedures (``council trace``) right away; a
+    failure here costs nothing that is indexed: the next ``council`` command retries."""
+    from ..council.procedures import refresh
+    from ..errors import UserError
+
+    try:
+        r = refresh(settings)
+    except UserError as exc:
+        print(f"Warnung / warning: {exc}", file=sys.stderr)
+        return {"error": str(exc)}
+    return {"added": r.added, "updated": r.updated, "removed": r.removed}
+
+
 def run_remove(args, settings) -> int:
     from ..ingest.pipeline import remove_source
 
     removed = remove_source(args.source, settings)
+    if removed:
+        _procedures(settings)
     text = (f"Entfernt / removed: {args.source}" if removed
             else f"Nicht im Index / not indexed: {args.source}")
     emit({"source": args.source, "removed": removed}, args.json, text)

@@ -250,6 +250,50 @@ def file_meta(paper_meta_: Mapping[str, Any], file: Obj, *, main: bool) -> dict[
     return meta
 
 
+MEETING_FILE_TYPES = {"invitation": "Einladung", "resultsProtocol": "Niederschrift", "verbatimProtocol": "Wortprotokoll",
+                      "auxiliaryFile": "Sitzungsanlage", "resolutionFile": "Beschluss", "itemFile": "Anlage"}
+
+
+def meeting_file_ids(meeting: Obj, items: list[Obj]) -> list[tuple[str, str, Obj | None]]:
+    """(file id, role, agenda item) of every file a meeting and its agenda items carry, each once."""
+    out: list[tuple[str, str, Obj | None]] = []
+    for role in ("invitation", "resultsProtocol", "verbatimProtocol", "auxiliaryFile"):
+        out += [(fid, role, None) for fid in ids(meeting.get(role))]
+    for item in items:
+        out += [(fid, "resolutionFile", item) for fid in ids(item.get("resolutionFile"))]
+        out += [(fid, "itemFile", item) for fid in ids(item.get("auxiliaryFile"))]
+    seen: set[str] = set()
+    return [x for x in out if not (x[0] in seen or seen.add(x[0]))]
+
+
+def agenda_label(item: Obj) -> str:
+    number = str(item.get("number") or "").strip()
+    return (f"TOP {number}: " if number else "") + str(item.get("name") or "").strip()
+
+
+def meeting_file_meta(meeting: Obj, body: Obj, organizations: list[str], items: list[Obj], file: Obj,
+                      role: str) -> dict[str, Any]:
+    """Sidecar of a meeting's file (invitation, protocol, resolution …): meeting, its date, the
+    organisation and the agenda items it covers, so chunks and citations carry them."""
+    date = day(meeting.get("start"))
+    name = str(meeting.get("name") or "Sitzung").strip()
+    label = str(file.get("name") or MEETING_FILE_TYPES.get(role, "Datei")).strip()
+    meta: dict[str, Any] = {
+        "title": f"{label} – {name}" + (f", {date}" if date else ""),
+        "paper_type": MEETING_FILE_TYPES.get(role, "Sitzungsdokument"),
+        "date": date, "meeting": ", ".join(p for p in (name, date) if p), "meeting_date": date,
+        "organization": ", ".join(organizations), "committee": ", ".join(organizations),
+        "agenda_item": "; ".join(a for a in (agenda_label(i) for i in items) if a),
+        "municipality": str(body.get("name") or body.get("shortName") or ""),
+        "body": str(body.get("shortName") or body.get("name") or ""),
+        "url": str(meeting.get("web") or meeting.get("id")), "oparl_meeting": meeting["id"],
+        "oparl_file": file["id"], "file_role": role, "type": "council",
+    }
+    if file.get("accessUrl"):
+        meta["file_url"] = str(file["accessUrl"])
+    return {k: v for k, v in meta.items() if v not in ("", None)}
+
+
 # --- run summary ---------------------------------------------------------------------------
 
 @dataclass
@@ -259,6 +303,9 @@ class SyncReport:
         ("new", "updated", "deleted", "unchanged", "failed"), 0))
     files: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
         ("ingested", "unchanged", "not_modified", "removed", "skipped", "failed"), 0))
+    meetings: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
+        ("new", "updated", "deleted", "unchanged", "failed"), 0))
+    meeting_pages: int = 0
     requests: int = 0
     retries: int = 0
     pages: int = 0
@@ -268,7 +315,7 @@ class SyncReport:
 
     @property
     def exit_code(self) -> int:
-        return 3 if self.files["failed"] or self.papers["failed"] else 0
+        return 3 if self.files["failed"] or self.papers["failed"] or self.meetings["failed"] else 0
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -5,17 +5,25 @@ System -> Body -> paper list (paged via ``links.next``) -> Paper with its Consul
 otherwise the file is downloaded (conditional GET) and parsed by the normal, sandboxed
 ingest. Metadata reaches the chunks through a ``.meta.yaml`` sidecar next to each file.
 
+Meetings come in a second pass over the body's meeting list (``meetings.py``): their
+invitations, protocols and resolution files are ingested like paper files, with meeting
+date, organisation and agenda items in their sidecars. Every object met on the way (paper,
+consultation, meeting, agenda item, organisation, person, file) goes into the procedure
+model (``procedures.py``) after its page is ingested, so ``council trace`` sees it.
+
 Incremental and resumable: ``state.json`` keeps, per body, the ``modified_since`` of the
 last complete run and the cursor (next page URL) of the current one, written after every
-page, so a killed sync continues where it stopped. Tombstones (``deleted: true``) remove
-their files and chunks. Requests go only to the host of the configured URL.
+page, so a killed sync continues where it stopped (the meeting pass has its own under
+``meetings``). Tombstones (``deleted: true``) remove their files and chunks, and their
+objects from the model. Requests go only to the host of the configured URL.
 
 Layout under ``<data_dir>/oparl/``::
 
     state.json                       per body: modified_since, current run's cursor, papers to retry
     <host>/files/<key>-<name>.<ext>  downloaded file (or File.text as .txt) + .meta.yaml sidecar
     <host>/.records/papers/<key>.json  modified, files          (what a tombstone must remove)
-    <host>/.records/files/<key>.json   path, ETag, Last-Modified, owning papers
+    <host>/.records/meetings/<key>.json  modified, files        (the same for a meeting)
+    <host>/.records/files/<key>.json   path, ETag, Last-Modified, owning papers or meetings
 """
 from __future__ import annotations
 
@@ -50,6 +58,8 @@ from .mapping import (
     register,
     with_query,
 )
+from .meetings import MeetingPass
+from .procedures import Model
 
 STATE_VERSION = 1
 Progress = Callable[[dict], None]
@@ -76,9 +86,9 @@ def sync(url: str, settings: Settings, *, body: str | None = None, since: str | 
     root = Path(settings.data_dir).resolve() / "oparl"
     root.mkdir(parents=True, exist_ok=True)
     try:
-        with _lock(root / "sync.lock"), Store(settings) as store:
+        with _lock(root / "sync.lock"), Store(settings) as store, Model(settings) as model:
             _Syncer(settings, client, store, report, root, collection,
-                    progress or (lambda e: None)).run(url, body, since)
+                    progress or (lambda e: None), model).run(url, body, since)
     finally:
         client.close()
         report.seconds = time.perf_counter() - started
@@ -113,7 +123,7 @@ def _unreachable(what: str, exc: Exception) -> UserError:
 
 @dataclass
 class _Paper:
-    """A paper whose files wait for the ingest of its page."""
+    """A paper (or a meeting) whose files wait for the ingest of its page."""
 
     id: str
     modified: str
@@ -127,12 +137,16 @@ class _Page:
     papers: list[_Paper] = field(default_factory=list)
     ingest: dict[str, list[tuple[_Paper, str]]] = field(default_factory=dict)   # path -> (paper, file id)
     reindex: set[str] = field(default_factory=set)                  # sidecar changed, bytes did not
+    objects: list[Obj] = field(default_factory=list)                # for the procedure model
+    sources: dict[str, str] = field(default_factory=dict)           # file id -> local path
+    drop: list[str] = field(default_factory=list)                   # ids gone from the server
 
 
-class _Syncer:
+class _Syncer(MeetingPass):
     def __init__(self, settings: Settings, client: OParlClient, store, report: SyncReport, root: Path,
-                 collection: str, progress: Progress) -> None:
+                 collection: str, progress: Progress, model: Model) -> None:
         self.settings, self.client, self.store, self.report = settings, client, store, report
+        self.model = model
         self.collection, self.progress = collection, progress
         self.state_file = root / "state.json"
         self.state = load_state(self.state_file)
@@ -141,6 +155,7 @@ class _Syncer:
         self.records = self.base / ".records"
         self.files_dir.mkdir(parents=True, exist_ok=True)
         self.registry: Registry = {}       # every object seen this run, embedded or fetched, by id
+        self.fresh: dict[str, bool] = {}   # kinds the model lacks for the current body: list them in full
         self.unavailable: set[str] = set()  # ids that could not be fetched this run
         self.max_bytes = settings.ingest.max_file_mb * 2**20
 
@@ -161,8 +176,15 @@ class _Syncer:
             bodies = chosen
         for body in bodies:
             self.report.bodies.append(str(body.get("name") or body["id"]))
+            # without the body's objects in the procedure model (a new model, an older data dir)
+            # the first run lists everything once; unchanged files cost a conditional GET
+            self.fresh = {k: not self.model.knows(k, body["id"]) for k in ("Paper", "Meeting")}
+            with self.model.transaction():
+                self.model.put(body, body["id"])
             self._body(body, since)
+            self._meetings(body, self.state["bodies"][body["id"]], since)
         self.store.lexical()   # tombstone-only runs changed chunks without an ingest
+        self.model.refresh(self.store)
 
     def _bodies(self, system: Obj) -> list[Obj]:
         listed = system.get("body")
@@ -185,7 +207,8 @@ class _Syncer:
             self.report.resumed = True
             next_url, started, since = run["next"], run.get("started"), run.get("since")
         else:
-            since = since if since is not None else entry.get("modified_since")
+            stored = None if self.fresh.get("Paper") else entry.get("modified_since")
+            since = since if since is not None else stored
             if not body.get("paper"):
                 return
             next_url = with_query(body["paper"], modified_since=since) if since else body["paper"]
@@ -252,6 +275,7 @@ class _Syncer:
             self.report.papers[p.status] += 1
             (retry.add if p.failed else retry.discard)(p.id)
         entry["retry"] = sorted(retry)
+        self._record(page, body)
         # papers and files (with their full text) are done; meetings and the like are kept for later pages
         for oid in [oid for oid, obj in self.registry.items() if kind(obj) in ("Paper", "File")]:
             del self.registry[oid]
@@ -263,15 +287,22 @@ class _Syncer:
             if record:
                 self._drop_paper(pid, record)
                 self.report.papers["deleted"] += 1
+            page.drop.append(pid)
             return
         modified = str(paper.get("modified") or "")
-        if record and modified and record.get("modified") == modified and not record.get("failed"):
+        if record and modified and record.get("modified") == modified and not record.get("failed") \
+                and not self.fresh.get("Paper") and self.model.get(pid) is not None:
             self.report.papers["unchanged"] += 1
             return
         consultations = [c for c in (self._object(cid) for cid in ids(paper.get("consultation"))) if c]
         for cons in consultations:   # the meeting first: it embeds its agenda items
             for ref in ids(cons.get("meeting")) + ids(cons.get("agendaItem")):
                 self._object(ref)
+        self._collect(page, [paper, *consultations], ("meeting", "agendaItem", "organization",
+                                                      "originatorOrganization", "originatorPerson",
+                                                      "underDirectionOf"))
+        listed = {c["id"] for c in consultations}
+        page.drop += [c["id"] for c in self.model.children("Consultation", pid) if c["id"] not in listed]
         meta = paper_meta(paper, body, [consultation_view(c, self.registry) for c in consultations])
         work = _Paper(pid, modified, "updated" if record else "new", paper_file_ids(paper))
         main = next(iter(ids(paper.get("mainFile"))), None)
@@ -292,7 +323,9 @@ class _Syncer:
         rec_path = self._file_record(fid)
         rec = read_json(rec_path) or {"id": fid, "owners": []}
         owners = list(rec.get("owners") or [])
+        page.objects.append(file)
         if owners and owners[0] != work.id and rec.get("path") and Path(rec["path"]).exists():
+            page.sources[fid] = str(Path(rec["path"]).resolve())
             # a file several papers list is indexed once, with the metadata of the first of them
             if work.id not in owners:
                 write_json(rec_path, {**rec, "owners": owners + [work.id]})
@@ -329,6 +362,7 @@ class _Syncer:
         rec["path"] = str(path)
         rec["owners"] = owners if work.id in owners else [work.id, *owners]
         write_json(rec_path, rec)
+        page.sources[fid] = str(path.resolve())
         from ..index.store import INDEXED
 
         source = str(path.resolve())
@@ -364,6 +398,40 @@ class _Syncer:
                     self._fail(work, fid, fr.reason)
 
     # --- objects, records, deletion --------------------------------------------------------
+    def _collect(self, page: _Page, objs: list[Obj], attrs: tuple[str, ...]) -> None:
+        """``objs`` and what they reference under ``attrs`` (fetched unless already known) go
+        into the procedure model with the page."""
+        for obj in objs:
+            page.objects.append(obj)
+            for attr in attrs:
+                for oid in ids(obj.get(attr)):
+                    other = self._ensure(oid)
+                    if other is not None:
+                        page.objects.append(other)
+                        if kind(other) == "Meeting":   # who met: the step's organisation
+                            page.objects += [o for o in map(self._ensure, ids(other.get("organization"))) if o]
+
+    def _ensure(self, oid: str) -> Obj | None:
+        """An object this run has seen, else the model's copy (organisations and persons rarely
+        change; a sync need not fetch them again), else fetched."""
+        if oid in self.registry:
+            return self.registry[oid]
+        known = self.model.get(oid)
+        return known if known is not None else self._object(oid)
+
+    def _record(self, page: _Page, body: Obj) -> None:
+        """The page's objects into the procedure model, in one transaction."""
+        with self.model.transaction():
+            for obj in page.objects:
+                if obj.get("deleted"):
+                    self.model.delete(obj["id"])
+                else:
+                    self.model.put(obj, body["id"])
+            for fid, source in page.sources.items():
+                self.model.annotate(fid, _source=source)
+            for oid in page.drop:
+                self.model.delete(oid)
+
     def _object(self, oid: str, *, refresh: bool = False) -> Obj | None:
         """An object by id: from what this run has seen, else fetched (once) from the server."""
         if not refresh and oid in self.registry:

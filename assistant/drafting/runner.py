@@ -30,6 +30,7 @@ from ..index.store import open_store
 from ..runtime import llm
 from ..types import Chunk, Hit
 from . import record, templates
+from .beschlusslage import add_beschlusslage
 from .facts import check_requirements, facts_lines, fill, project_block, refresh
 from .finish import finish_section
 from .record import Draft, Idea, Requirement, Section, SourceRef
@@ -300,6 +301,7 @@ def run_sections(draft: Draft, settings: Settings, *, section_ids: list[str] | N
             # llama.cpp streams one token per piece: reaching the budget means the text was cut off
             finish_section(sec, tsec, raw, hits, f"{project}\n{facts}\n{tsec.guidance}", dropped,
                            truncated=pieces >= budget - 1)
+            add_beschlusslage(sec, draft.idea, settings, store)   # decisions on the papers the idea cites
             sec.model, sec.prompt, sec.seconds = draft.model, prompt.id, round(time.perf_counter() - t0, 2)
             sec.timings = {"retrieval_s": round(t1 - t0, 2), "first_token_s": round((first or t2) - t1, 2),
                            "generation_s": round(t2 - (first or t2), 2)}

@@ -111,6 +111,11 @@ class Manifest:
         """Inside the transaction that adds or drops ``doc_id``'s chunk rows."""
         self.db.execute("INSERT INTO lexlog(doc_id) VALUES(?)", (doc_id,))
 
+    def generation(self) -> int:
+        """Grows with every committed change of documents: derived data (the BM25 index, the
+        council procedures) compare it to know whether they are current."""
+        return self._generation()
+
     def _bump(self) -> None:
         self.db.execute("INSERT INTO meta(key, value) VALUES('generation', 1) ON CONFLICT(key) "
                         "DO UPDATE SET value = CAST(value AS INTEGER) + 1")
@@ -186,6 +191,17 @@ class Manifest:
             for cid, data in self.db.execute(f"SELECT chunk_id, data FROM chunks WHERE chunk_id IN ({marks})", part):
                 found[cid] = Chunk(**json.loads(data))
         return [found[i] for i in ids if i in found]
+
+    def pages(self, doc_id: str) -> list[int | None]:
+        """The pages a document's chunks lie on, in order ([None] for an unpaged file)."""
+        rows = self.db.execute("SELECT DISTINCT page FROM chunks WHERE doc_id=? ORDER BY page", (doc_id,))
+        return [r[0] for r in rows]
+
+    def page_chunks(self, doc_id: str, page: int | None) -> list[Chunk]:
+        """The chunks of one page (or of the whole unpaged document), in order."""
+        sql = "SELECT data FROM chunks WHERE doc_id=? AND " + ("page IS NULL" if page is None else "page=?")
+        args = (doc_id,) if page is None else (doc_id, page)
+        return [Chunk(**json.loads(d)) for (d,) in self.db.execute(sql + " ORDER BY chunk_index", args)]
 
     def page_text(self, doc_id: str, page: int | None) -> str:
         """The text of one page (or the whole unpaged document), stitched from its chunks."""

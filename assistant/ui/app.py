@@ -18,10 +18,10 @@ import gradio as gr
 from ..access.identity import Identity
 from ..config import Settings
 from ..history import History
-from . import admin_tab, chat_tab, documents_tab, draft_tab, eval_tab, funding_tab
+from . import admin_tab, chat_tab, council_tab, documents_tab, draft_tab, eval_tab, funding_tab
 from .context import UIContext
 
-TABS = [chat_tab, documents_tab, draft_tab, funding_tab, eval_tab, admin_tab]   # order of the tabs
+TABS = [chat_tab, documents_tab, council_tab, draft_tab, funding_tab, eval_tab, admin_tab]   # order of the tabs
 ADMIN_TABS = {admin_tab}
 QUEUE_CONCURRENCY = 2          # events at once besides the chat (which follows the model's slots)
 QUEUE_MAX = 64                 # waiting events; more get a "busy" answer instead of piling up

@@ -1,7 +1,6 @@
 """Tab "Chat": streamed answers with their sources, the page viewer and the user's conversations."""
 from __future__ import annotations
 
-import io
 import logging
 import time
 from typing import Any, Iterator
@@ -9,15 +8,13 @@ from typing import Any, Iterator
 import gradio as gr
 
 from ..access import ADMIN, Person
-from ..access import collections as colls
 from ..answer import chat
 from ..errors import UsageError, UserError
 from ..ingest import uploads
-from ..ingest.loaders import LoadError
-from ..ingest.render import render_page
 from . import sources
 from .context import UIContext
 from .notice import notice
+from .page_view import open_place
 from .privacy import build_privacy
 
 TITLE = "Chat"
@@ -96,29 +93,9 @@ def build(ctx: UIContext) -> None:
             return "", gr.update(value=None, visible=False), ""
         v = vs[int(index)]
         try:
-            person = ctx.person(request)
-            with ctx.store() as store:
-                source = store.source_of(v["doc_id"])
-                record = store.document(source) if source else None
-                if record is not None:   # a stored answer may cite a collection closed since
-                    colls.require_read(ctx.settings, person, record.collection)
-                text = store.page_text(v["doc_id"], v.get("page")) if record is not None else ""
+            head, image, text = open_place(ctx, v, ctx.person(request))
         except UserError as exc:
             return notice(exc), gr.update(value=None, visible=False), ""
-        if not text:
-            text = "(Diese Stelle ist nicht mehr im Index – das Dokument wurde gelöscht oder neu eingelesen.)"
-            return f"**{sources.label(v)}**", gr.update(value=None, visible=False), text
-        image, note = None, ""
-        if v.get("page") and sources.is_pdf(v):
-            try:   # PDFium runs in a limited worker: a page that would render for minutes is cut off
-                image = _png_to_image(render_page(v["source"], int(v["page"]), ctx.settings))
-            except LoadError as exc:
-                note = f"  \n⚠️ Seite konnte nicht als Bild dargestellt werden: {exc.de}. Der Text steht unten."
-            except Exception:   # a PDF that indexed but does not render: the text is still there
-                log.warning("cannot render page %s of a document", v["page"], exc_info=True)
-                note = "  \n⚠️ Seite konnte nicht als Bild dargestellt werden. Der Text steht unten."
-        link = sources.file_link(v)
-        head = f"**{sources.label(v)}**" + (f"  \n{link}" if link else "") + note
         return head, gr.update(value=image, visible=image is not None), text
 
     pick.input(show_page, [pick, views], [page_link, page_image, page_text], concurrency_id="render")
@@ -163,14 +140,6 @@ def build(ctx: UIContext) -> None:
         return gr.update(choices=conversation_choices(ctx, ctx.user(request)), value=None)
 
     ctx.on_load.append((on_load, [conversations]))
-
-
-def _png_to_image(data: bytes):
-    from PIL import Image
-
-    image = Image.open(io.BytesIO(data))
-    image.load()
-    return image
 
 
 def run_turn(ctx: UIContext, message: str, shown: list | None, cid: str | None,

@@ -8,6 +8,8 @@ it were official.
 from __future__ import annotations
 
 import html
+import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,8 @@ from .. import text as T
 from ..text import md_escape
 from ..types import Answer, Hit
 from .files import url_for
+
+log = logging.getLogger("assistant.ui")
 
 SNIPPET_CHARS = 320
 
@@ -46,6 +50,14 @@ def from_citations(citations: list[dict[str, Any]]) -> list[dict[str, Any]]:
              "title": c.get("title") or Path(c.get("source", "")).name, "page": c.get("page"),
              "paper_number": c.get("paper_number", ""), "collection": "", "snippet": c.get("quote", ""),
              "cited": True, "uploaded_by": c.get("uploaded_by", ""), "url": c.get("url", "")} for c in citations]
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>])")
+
+
+def plain(text: str) -> str:
+    """Text from a document as inert Markdown: no HTML, no links, no emphasis."""
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(" ".join(str(text or "").split()), quote=False))
 
 
 def where(view: dict[str, Any]) -> str:
