@@ -193,16 +193,23 @@ def project_terms(idea: Idea) -> set[str]:
     return T.stems(f"{idea.title} {idea.goal} {idea.target_group} {idea.description[:400]}") - GENERIC
 
 
-def relevant_hits(hits: list[Hit], terms: set[str], *, keep: set[str] = frozenset()) -> list[Hit]:
+def relevant_hits(hits: list[Hit], terms: set[str], *, keep: set[str] = frozenset(),
+                  topic: set[str] = frozenset(), programme_source: str | None = None) -> list[Hit]:
     """Evidence about this project: a passage must share MIN_SHARED distinctive project words
-    (one if the project has few); the programme's own guideline and the profile's related
-    council papers (``keep``: doc ids) always count."""
+    (one if the project has few). Always kept: the programme's own guideline and the profile's
+    related council papers (``keep``: doc ids). The city's own council papers also count when
+    they are squarely on the section's topic (``topic``: its query words), e.g. the council's
+    answer on IT security for the section on IT security; other cities' reports do not."""
     need = min(MIN_SHARED, max(1, len(terms) // 3))
     out = []
     for h in hits:
-        if h.chunk.doc_id in keep or h.chunk.doc_id.startswith("programme:"):
+        words = T.stems(f"{h.chunk.title} {h.chunk.section} {h.chunk.text}")
+        if h.chunk.doc_id in keep or h.chunk.doc_id.startswith("programme:") or \
+                (programme_source and h.chunk.source == programme_source):
             out.append(h)
-        elif len(terms & T.stems(f"{h.chunk.title} {h.chunk.text}")) >= need:
+        elif len(terms & words) >= need:
+            out.append(h)
+        elif h.chunk.type == "council" and len(topic & words) >= 3:
             out.append(h)
     return out
 
@@ -386,7 +393,8 @@ def evidence(draft: Draft, tsec: templates.TemplateSection, programme: Programme
     if related and "council" in tsec.source_types:
         seen = {h.chunk.chunk_id for h in hits}
         hits = [Hit(chunk=c, score=1.0, rank=0) for c in related if c.chunk_id not in seen] + hits
-    hits = relevant_hits(hits, terms, keep=keep)[: settings.retrieval.k]
+    topic = T.stems(" ".join(re.sub(r"\{\w+\}", " ", q) for q in tsec.queries)) - GENERIC
+    hits = relevant_hits(hits, terms, keep=keep, topic=topic, programme_source=guideline)[: settings.retrieval.k]
     for n, h in enumerate(hits, 1):
         h.rank = n
     return hits, queries
