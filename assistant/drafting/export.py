@@ -269,6 +269,8 @@ def write_docx(bl: list[Block], path: Path) -> None:
         head.text = mark
         head.runs[0].bold = True
     for b in bl:
+        if b.kind == "watermark":
+            continue   # in the header of every page
         if b.kind == "title":
             doc.add_heading(b.text, level=0)
         elif b.kind == "heading":
