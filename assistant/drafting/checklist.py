@@ -20,8 +20,7 @@ STATUS_LABELS = {"de": {"met": "erfüllt", "open": "offen", "n/a": "entfällt"},
                  "en": {"met": "met", "open": "open", "n/a": "not applicable"}}
 # second-stage documents are not part of a first-stage application: they cannot be "open" yet
 _LATER = re.compile(r"zweite[nr]? stufe|nach aufforderung|nicht in der ersten stufe|second stage", re.IGNORECASE)
-_OBLIGATION = re.compile(r"\b(?:muss|müssen|sind (?:\w+ )?(?:einzureichen|beizufügen|vorzulegen|nachzuweisen)|"
-                         r"ist (?:\w+ )?(?:einzureichen|beizufügen|vorzulegen|nachzuweisen)|voraussetzung|"
+_OBLIGATION = re.compile(r"\b(?:muss|müssen|einzureichen|beizufügen|vorzulegen|nachzuweisen|voraussetzung|"
                          r"(?:auswahl|bewertungs|förder)kriteri\w*|erforderlich|antragsberechtigt|"
                          r"must|shall|required|eligib\w*|award criteri\w*)\b", re.IGNORECASE)
 

@@ -67,9 +67,12 @@ def source_name(source: str) -> str:
 
 
 def _source_line(ref, L: dict) -> str:
-    paper = f" (Drucksache {ref.paper_number})" if ref.paper_number else ""
     page = f", {L['page']} {ref.page}" if ref.page else ""
     number = f"[{ref.n}] " if ref.n else ""
+    if L is _TEXT["en"]:   # an English document names its German sources by file, not by a German title
+        paper = f" (council paper {ref.paper_number})" if ref.paper_number else ""
+        return f"{number}{source_name(ref.source)}{paper}{page} (German-language source)"
+    paper = f" (Drucksache {ref.paper_number})" if ref.paper_number else ""
     return f"{number}{ref.title}{paper}{page} – {source_name(ref.source)}"
 
 

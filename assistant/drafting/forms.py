@@ -280,7 +280,7 @@ def financing_table(idea: Idea, programme: Programme | None, fin: finance.Financ
                        "durch Höchstbetrag begrenzt", "Antragsfrist"],
                 "en": ["Funding programme", "Funding rate", "Grant (computed)", "Own contribution (computed)",
                        "limited by the maximum grant", "Deadline"]}[L]
-        rows.append([name[0], programme.name])
+        rows.append([name[0], programme.name.split(" – ")[0].strip() if L == "en" else programme.name])
         rows.append([name[1], finance.percent(fin.funding_rate) if fin.funding_rate is not None else OPEN[L]])
         grant = finance.euro(fin.grant) if fin.grant is not None else OPEN[L]
         rows.append([name[2], grant + (f" ({name[4]})" if fin.capped else "")])

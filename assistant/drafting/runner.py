@@ -277,6 +277,13 @@ def _template_of(draft: Draft, settings: Settings) -> templates.Template:
     return templates.load_template(draft.template, settings)
 
 
+def programme_label(programme: Programme | None, language: str) -> str:
+    """The programme's name; in an English document its short name (the part before a German subtitle)."""
+    if programme is None:
+        return ""
+    return programme.name.split(" – ")[0].strip() if language == "en" else programme.name
+
+
 def _programme_of(draft: Draft, settings: Settings, programmes: list[Programme] | None) -> Programme | None:
     return find_programme(draft.programme_id, settings, programmes) if draft.programme_id else None
 
@@ -294,7 +301,7 @@ def start_draft(idea: Idea, template_name: str, settings: Settings, *, programme
                   template_title=template.title, language=template.language, idea=idea,
                   sections=[Section(id=s.id, heading=s.heading, level=s.level, kind=s.kind, word_limit=s.word_limit)
                             for s in template.sections],
-                  programme_id=idea.programme_id, programme_name=programme.name if programme else "",
+                  programme_id=idea.programme_id, programme_name=programme_label(programme, template.language),
                   model=llm.model_label(settings), prompt=prompts.load("draft").id, created=record.now(),
                   template_snapshot=template.to_dict(), owner=owner)
     refresh(draft, template, programme, today)

@@ -156,7 +156,7 @@ _EN = frozenset("the and is are of to in for with on by this that be will from a
 def language_of(sentence: str) -> str:
     """"de", "en" or "" (undecided: too few function words) by function-word counts."""
     words = re.findall(r"[a-zäöüß]+", sentence.lower())
-    de = sum(w in _DE for w in words) + 2 * sum(1 for w in words if re.search(r"[äöüß]", w))
+    de = sum(w in _DE for w in words)   # umlauts alone do not count: German names stand in English text
     en = sum(w in _EN for w in words)
     if de + en < 2:
         return ""
