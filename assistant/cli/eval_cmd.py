@@ -30,6 +30,7 @@ def register(sub) -> None:
     p.add_argument("--ingest", metavar="PFAD", action="append",
                    help="vorher diesen Korpus indexieren (inkrementell); ohne Angabe wird der Korpus der Suite "
                         "nur bei leerem Index indexiert")
+    p.add_argument("--items", help="Entwurfs-Suite: nur diese Einträge (IDs mit Komma)")
     p.add_argument("--judge", action="store_true", help="zusätzlich LLM-Urteile über das konfigurierte Backend (langsam)")
     add_filter_flags(p)
     add_common(p)
@@ -97,7 +98,8 @@ def _drafting(args, settings) -> int:
     suite = load_suite(args.suite)
     with _Progress() as progress:
         ensure_index(settings, args.ingest, default=suite.corpus or Path("corpus"), progress=progress)
-        run = run_drafting_suite(args.suite, settings, limit=args.limit, progress=progress, out_dir=args.report)
+        run = run_drafting_suite(args.suite, settings, limit=args.limit, progress=progress, out_dir=args.report,
+                                 only=[x.strip() for x in (args.items or "").split(",") if x.strip()] or None)
     s = run["summary"]
     lines = [f"Lauf {run['run_id']} (Entwürfe, {s['drafts']} Profile, {run['seconds']:.0f} s, {run['model']})"]
     for key in ("facts_present", "facts_correct", "unsupported_per_1000", "citations_supported", "leaks",

@@ -49,6 +49,9 @@ GENERIC = T.stems("Pilotprojekt Projekt Vorhaben Pilot Stadt Kommune Verwaltung 
                   "Mitarbeitende Nutzung Lösung Plattform Monate Budget Euro Laufzeit souverän digital Digitalisierung "
                   "Amt Bürger Bürgerinnen neue neuer neues")
 MIN_SHARED = 2                 # distinctive project words a passage must share to count as evidence
+# a section needs a few sentences of evidence, not a chat answer's: each prompt character costs time
+# to first token on 2 busy cores (≈ 200 s for 1,600 characters of sources at a load of 12)
+CONTEXT_CHARS, CONTEXT_PER_PASSAGE = 1000, 400
 
 
 @dataclass
@@ -347,8 +350,9 @@ def run_sections(draft: Draft, settings: Settings, *, section_ids: list[str] | N
             t0 = time.perf_counter()
             try:
                 hits, queries = evidence(draft, tsec, programme, settings, store, guideline, indexed, related, terms)
-                texts, dropped = passages.select(hits, " ".join(queries), total=settings.retrieval.context_chars,
-                                                 per_passage=settings.retrieval.context_chars_per_passage)
+                texts, dropped = passages.select(
+                    hits, " ".join(queries), total=min(CONTEXT_CHARS, settings.retrieval.context_chars),
+                    per_passage=min(CONTEXT_PER_PASSAGE, settings.retrieval.context_chars_per_passage))
                 hits = [h for h, p in zip(hits, texts) if p]
                 texts = [p for p in texts if p]
                 messages = build_messages(prompt, project, facts, texts, hits, tsec, draft.language,
@@ -407,6 +411,9 @@ def evidence(draft: Draft, tsec: templates.TemplateSection, programme: Programme
     return hits, queries
 
 
+_LABEL_LINE = re.compile(r"^\s*[-*•]?\s*[^.!?\n]{0,60}:\s*(?:\[\d+\])*\s*$")
+
+
 def check_section(sec: Section, texts: dict[str, str], allowed: str, language: str, project: str,
                   months: int | None) -> None:
     """verify.py over a finished section: failing sentences out (kept for the author), and
@@ -421,6 +428,8 @@ def check_section(sec: Section, texts: dict[str, str], allowed: str, language: s
             text = text.replace(f, "").strip()
             removed.append(f"{citations.CITE.sub('', f)} — nicht in der Sprache der Vorlage")
         text = re.sub(r"[ \t]{2,}", " ", text)
+    # label lines left without their sentences ("KPIs:", "Nutzen für die Zielgruppe [1]:") say nothing
+    text = "\n".join(ln for ln in text.splitlines() if not _LABEL_LINE.match(ln))
     # sources no longer cited by any kept sentence move to "consulted"
     used = {int(n) for n in re.findall(r"\[(\d+)\]", text)}
     if used != {r.n for r in sec.cited}:
@@ -431,7 +440,7 @@ def check_section(sec: Section, texts: dict[str, str], allowed: str, language: s
         for r in sec.sources:
             r.n = mapping.get(r.n, 0)
         sec.sources.sort(key=lambda r: (r.n == 0, r.n))
-    sec.text = text.strip()
+    sec.text = re.sub(r"\n{3,}", "\n\n", text).strip()
     sec.removed = removed
     if removed:
         sec.warnings.append(f"{len(removed)} Sätze entfernt (nicht durch Steckbrief oder zitierte Quelle gedeckt); "

@@ -331,14 +331,18 @@ def summarise(results: list[DraftResult]) -> dict[str, Any]:
 
 
 def run_drafting_suite(suite_path: str | Path, settings: Settings, *, limit: int | None = None, chat_model=None,
-                       progress: Callable[[dict], None] | None = None, out_dir: str | Path | None = None) -> dict:
-    """Draft every item of the suite, score it, store run.json, report.md and the documents."""
+                       progress: Callable[[dict], None] | None = None, out_dir: str | Path | None = None,
+                       only: list[str] | None = None) -> dict:
+    """Draft every item of the suite (or ``only`` these ids), score it, store each item's result
+    (``item-<id>.json``) and its document, then run.json and report.md over every item result in
+    the folder: runs of parts of one suite into the same folder add up to one report."""
     from ..drafting import export, profile, runner, templates
     from ..index.store import Store
     from ..runtime import llm
 
     suite = load_suite(suite_path)
-    items = suite.items[:limit] if limit else suite.items
+    items = [i for i in suite.items if not only or i.id in only]
+    items = items[:limit] if limit else items
     progress = progress or (lambda e: None)
     today = dt.date.fromisoformat(suite.today) if suite.today else dt.date.today()
     run_id = f"{dt.datetime.now():%Y%m%d-%H%M%S}-{slug(suite.name, 30, default='drafting')}-{secrets.token_hex(2)}"
@@ -370,8 +374,16 @@ def run_drafting_suite(suite_path: str | Path, settings: Settings, *, limit: int
             res.id, res.seconds = item.id, round(time.perf_counter() - t0, 1)
             res.metrics["seconds"] = res.seconds
             results.append(res)
+            atomic_write(folder / f"item-{item.id}.json", json.dumps(asdict(res), ensure_ascii=False, indent=1))
             progress({"event": "item", "done": done, "total": len(items), "id": item.id, "seconds": res.seconds,
                       "error": res.error})
+    order = {i.id: n for n, i in enumerate(suite.items)}
+    stored = {}
+    for path in folder.glob("item-*.json"):   # this run's items and those of parallel runs of the same suite
+        data = json.loads(path.read_text(encoding="utf-8"))
+        stored[data["id"]] = DraftResult(**data)
+    stored.update({r.id: r for r in results})
+    results = sorted(stored.values(), key=lambda r: order.get(r.id, len(order)))
     summary = summarise(results)
     run = {"run_id": run_id, "created": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
            "mode": "drafting", "suite": {"name": suite.name, "path": str(suite.path), "items": len(suite.items)},
