@@ -298,3 +298,35 @@ def test_a_decision_without_programme_and_with_dates(bare_settings):
     assert "Ausschuss für Digitalisierung nach Abschluss der Pilotphase (Projektmonat 18)" in text
     assert d.section("beratungsfolge").table[1] == ["Ausschuss für Digitalisierung", "20.01.2027", "Vorberatung", "5"]
     assert isinstance(Draft.from_dict(d.to_dict()), Draft)
+
+
+# ----------------------------------------------------------------------------- the suite, through Ollama
+
+
+@pytest.mark.slow
+def test_drafting_suite_runs_against_an_ollama_model(settings, tmp_path):
+    """The drafting suite's first profile, drafted by a model behind the Ollama API (the test
+    server forwards to the small embedded model), scored and stored like any run."""
+    from draftkit import make_corpus
+    from ollama_server import OllamaAPI
+
+    from assistant.evaluation import drafting as E
+    from assistant.ingest.pipeline import ingest
+    from assistant.runtime import llm
+
+    ingest([make_corpus(tmp_path / "corpus")], settings)
+    srv = OllamaAPI(llm.EmbeddedEngine.get(settings), "qwen2.5-coder:0.5b").start()
+    try:
+        settings.llm.backend, settings.llm.ollama_host = "ollama", srv.url
+        settings.llm.ollama_model, settings.llm.max_tokens = "qwen2.5-coder:0.5b", 64
+        suite = Path(__file__).resolve().parent.parent / "evals" / "suites" / "drafting.yaml"
+        run = E.run_drafting_suite(suite, settings, limit=1, out_dir=tmp_path / "report")
+    finally:
+        srv.stop()
+    assert run["model"] == "ollama:qwen2.5-coder:0.5b" and run["summary"]["errors"] == 0, run["items"]
+    item = run["items"][0]
+    assert item["metrics"]["facts_present"] == 1.0 and item["metrics"]["facts_correct"] == 1.0
+    assert item["leaks"] == [] and run["summary"]["leaks"] == 0
+    stored = json.loads((tmp_path / "report" / "run.json").read_text(encoding="utf-8"))
+    assert stored["summary"] == run["summary"] and (tmp_path / "report" / "report.md").is_file()
+    assert (tmp_path / "report" / f"{item['id']}.md").read_text(encoding="utf-8").count("openDesk im Bürgeramt") >= 2
