@@ -14,7 +14,7 @@ import pytest
 from conftest import run_cli
 from draftkit import MPSC, TODAY, ScriptedChat
 
-from assistant.drafting import checklist, costplan, export, forms, profile, review, runner, templates, verify
+from assistant.drafting import checklist, export, forms, profile, review, runner, templates, verify
 from assistant.drafting.record import Draft
 from assistant.errors import UsageError
 
