@@ -330,3 +330,28 @@ def test_drafting_suite_runs_against_an_ollama_model(settings, tmp_path):
     stored = json.loads((tmp_path / "report" / "run.json").read_text(encoding="utf-8"))
     assert stored["summary"] == run["summary"] and (tmp_path / "report" / "report.md").is_file()
     assert (tmp_path / "report" / f"{item['id']}.md").read_text(encoding="utf-8").count("openDesk im Bürgeramt") >= 2
+
+
+def test_an_uploaded_call_adds_its_requirements_with_pages(bare_settings, tmp_path):
+    from filemakers import make_pdf
+
+    from assistant.ingest.pipeline import ingest
+
+    pdf = make_pdf(tmp_path / "aufruf-digitale-verwaltung.pdf", [
+        "Förderaufruf Digitale Verwaltung 2027\n\nGefördert werden Pilotprojekte von Kommunen.",
+        "Antragsberechtigt sind Kommunen und Landkreise mit eigenem IT-Betrieb.",
+        "Dem Antrag ist ein Beschluss des Rates beizufügen. Auswahlkriterien sind Übertragbarkeit und Open Source."],
+        title="Förderaufruf Digitale Verwaltung 2027")
+    assert not ingest([pdf], bare_settings, type="funding").failed
+    d = runner.start_draft(profile.from_dict({**PROFILE, "programme": None}), "beschlussvorlage", bare_settings,
+                           today=TODAY, call="aufruf-digitale-verwaltung.pdf")
+    by = {r.text: r for r in d.requirements}
+    council = by["Dem Antrag ist ein Beschluss des Rates beizufügen."]
+    assert (council.page, council.source, council.kind) == (3, pdf.name, "document")
+    assert by["Antragsberechtigt sind Kommunen und Landkreise mit eigenem IT-Betrieb."].page == 2
+    crit = next(r for r in d.requirements if r.kind == "criterion")
+    assert crit.page == 3 and "Open Source" in crit.text and crit.sections == ["souveraenitaet"]
+    md = export.to_markdown(export.blocks(d))
+    assert "aufruf-digitale-verwaltung.pdf, S. 3" in md and str(tmp_path) not in md
+    with pytest.raises(UsageError, match="nicht indexiert"):
+        runner.start_draft(profile.from_dict(PROFILE), "beschlussvorlage", bare_settings, call="fehlt.pdf")

@@ -25,6 +25,8 @@ def register(sub) -> None:
     p.add_argument("--profile", metavar="PROFILE", help="Projektsteckbrief (.yaml/.json): title, department, goal, "
                    "target_group, staff, start, duration_months, budget {total, staff, services, contracts, "
                    "investment}, programme, related_papers")
+    p.add_argument("--call", metavar="AUFRUF", help="hochgeladener Förderaufruf (indexierte Datei): seine Anforderungen "
+                   "kommen mit Seitenangabe in die Checkliste")
     p.add_argument("--costplan", metavar="XLSX", help="zusätzlich den AZA-Kostenplan als XLSX schreiben")
     p.add_argument("--programme", help="ID des Förderprogramms (pilot-assistant funding list)")
     p.add_argument("--out", help="Ausgabedatei: .odt, .docx, .pdf oder .md")
@@ -240,7 +242,8 @@ def run(args, settings) -> int:
             raise UsageError("--idea oder --profile fehlt (Text oder Datei)", "--idea or --profile is missing",
                              '--profile profil.yaml  oder  --idea "Ein KI-Assistent für das Bürgerbüro …"')
         idea = read_profile(args) if args.profile else read_idea(args.idea, args)
-        d = runner.start_draft(idea, args.template, settings, programme_id=args.programme or idea.programme_id)
+        d = runner.start_draft(idea, args.template, settings, programme_id=args.programme or idea.programme_id,
+                               call=args.call)
         print(f"Entwurf {d.id}: {sum(1 for s in d.sections if s.status == 'pending')} Abschnitte zu schreiben",
               file=sys.stderr)
         from ..drafting.profile import confirmation

@@ -59,7 +59,7 @@ def call_items(chunks: list[Chunk], limit: int = 25) -> list[Requirement]:
     out: list[Requirement] = []
     seen: set[str] = set()
     for c in sorted(chunks, key=lambda c: (c.page or 0, c.chunk_index)):
-        for sent in T.sentences(c.text):
+        for sent in T.split_line(re.sub(r"\s+", " ", c.text)):   # PDF lines break mid-sentence
             s = sent.strip(" -•*")
             if not (30 <= len(s) <= 300) or not _OBLIGATION.search(s) or T.fold(s) in seen:
                 continue

@@ -109,17 +109,19 @@ def fill(template_text: str, idea: Idea, programme: Programme | None, blank: str
 
 def check_requirements(programme: Programme | None, template: templates.Template,
                        texts: dict[str, str] | None = None, sections: list[Section] | None = None,
-                       language: str = "de", marks: dict[str, str] | None = None) -> list[Requirement]:
-    """The programme's checklist (checklist.py): each document and criterion with where the
-    programme states it, the sections that address it and its coverage."""
-    if programme is None:
+                       language: str = "de", marks: dict[str, str] | None = None,
+                       call_items: list[Requirement] | None = None) -> list[Requirement]:
+    """The checklist (checklist.py): each document and criterion of the programme, and of an
+    uploaded call, with where it is stated, the sections that address it and its coverage."""
+    if programme is None and not call_items:
         return []
     texts = texts or {}
     if sections is None:   # only texts given: treat every section with text as written
         sections = [Section(s.id, s.heading, text=texts.get(s.id, ""), status="drafted" if texts.get(s.id) else "pending")
                     for s in template.sections]
-    items = checklist.programme_items(programme, language)
-    return checklist.assess(items, template, sections, programme.procedure, marks)
+    items = checklist.programme_items(programme, language) if programme else []
+    items += [Requirement(r.kind, r.text, source=r.source, page=r.page, where=r.where) for r in call_items or []]
+    return checklist.assess(items, template, sections, programme.procedure if programme else "one-stage", marks)
 
 
 def attachments(tsec: templates.TemplateSection, programme: Programme | None) -> list[str]:
@@ -197,5 +199,7 @@ def refresh(draft: Draft, template: templates.Template, programme: Programme | N
         if not tsec.generates and sec.status in ("pending", "failed"):
             sec.status = "drafted"
     draft.requirements = check_requirements(programme, template, sections=draft.sections, language=lang,
-                                            marks={r.text: r.status for r in draft.requirements if r.note.startswith("von Hand gesetzt")})
+                                            marks={r.text: r.status for r in draft.requirements
+                                                   if r.note.startswith("von Hand gesetzt")},
+                                            call_items=draft.call_items)
     draft.facts = prompt_facts(rows, fin, deadline, programme)

@@ -153,6 +153,8 @@ class Draft:
     template_snapshot: dict[str, Any] = field(default_factory=dict)   # resume uses the same sections
     owner: str = ""             # UI login that created it ("" = CLI/scripts); the UI lists only one's own
     schema: int = SCHEMA
+    call: str = ""              # an uploaded call (indexed funding document) whose requirements join the checklist
+    call_items: list[Requirement] = field(default_factory=list)
 
     def section(self, section_id: str) -> Section:
         for s in self.sections:
@@ -188,6 +190,7 @@ class Draft:
                                     "history": [Change(**_known(Change, c)) for c in s.get("history", [])]})
                          for s in d["sections"]]
         d["requirements"] = [Requirement(**_known(Requirement, r)) for r in d.get("requirements", [])]
+        d["call_items"] = [Requirement(**_known(Requirement, r)) for r in d.get("call_items", [])]
         return cls(**_known(cls, d))
 
 

@@ -291,9 +291,32 @@ def _programme_of(draft: Draft, settings: Settings, programmes: list[Programme] 
     return find_programme(draft.programme_id, settings, programmes) if draft.programme_id else None
 
 
+def call_requirements(call: str, settings: Settings, store=None) -> tuple[str, list[Requirement]]:
+    """An uploaded call in the index (file name or path) -> its source and requirement sentences with pages."""
+    from . import checklist
+
+    with open_store(settings, store) as st:
+        matches = [r for r in st.documents() if r.source == call or Path(r.source).name == Path(call).name]
+        if not matches:
+            raise UsageError(f"Aufruf {call!r} ist nicht indexiert", f"call {call!r} is not indexed",
+                             f"pilot-assistant ingest {call} --type funding")
+        doc = matches[0]
+        import json
+
+        rows = st.db.execute("SELECT data FROM chunks WHERE doc_id=? ORDER BY chunk_index", (doc.doc_id,))
+        chunks = [Chunk(**json.loads(data)) for (data,) in rows]
+    items = checklist.call_items(chunks)
+    if not items:
+        raise UsageError(f"Im Aufruf {Path(doc.source).name} stehen keine erkennbaren Anforderungen",
+                         f"no requirements found in {Path(doc.source).name}", "Programm mit --programme wählen")
+    return doc.source, items
+
+
 def start_draft(idea: Idea, template_name: str, settings: Settings, *, programme_id: str | None = None,
-                today: dt.date | None = None, programmes: list[Programme] | None = None, owner: str = "") -> Draft:
-    """Create and save a draft with its computed parts; no section is generated yet."""
+                today: dt.date | None = None, programmes: list[Programme] | None = None, owner: str = "",
+                call: str | None = None, store=None) -> Draft:
+    """Create and save a draft with its computed parts; no section is generated yet. ``call``:
+    an uploaded call (indexed document) whose requirements and criteria join the checklist."""
     idea = check_idea(idea)
     template = templates.load_template(template_name, settings)
     programme_id = programme_id or idea.programme_id
@@ -307,6 +330,8 @@ def start_draft(idea: Idea, template_name: str, settings: Settings, *, programme
                   programme_id=idea.programme_id, programme_name=programme_label(programme, template.language),
                   model=llm.model_label(settings), prompt=prompts.load("draft").id, created=record.now(),
                   template_snapshot=template.to_dict(), owner=owner)
+    if call:
+        draft.call, draft.call_items = call_requirements(call, settings, store)
     refresh(draft, template, programme, today)
     record.save(draft, settings.drafts_dir)
     return draft
@@ -380,7 +405,8 @@ def run_sections(draft: Draft, settings: Settings, *, section_ids: list[str] | N
             sec.timings = {"retrieval_s": round(t1 - t0, 2), "first_token_s": round((first or t2) - t1, 2),
                            "generation_s": round(t2 - (first or t2), 2)}
             draft.requirements = check_requirements(programme, template, sections=draft.sections,
-                                                    language=draft.language, marks=_marks(draft))
+                                                    language=draft.language, marks=_marks(draft),
+                                                    call_items=draft.call_items)
             record.save(draft, settings.drafts_dir)
             yield DraftEvent("section_done", draft, sec.id, i, len(todo))
 
@@ -516,7 +542,7 @@ def edit_section(draft_id: str, section_id: str, text: str, settings: Settings, 
     review.record_change(d, sec, user or d.owner, "edited")
     template = _template_of(d, settings)
     d.requirements = check_requirements(_programme_of(d, settings, None), template, sections=d.sections,
-                                        language=d.language, marks=_marks(d))
+                                        language=d.language, marks=_marks(d), call_items=d.call_items)
     record.save(d, settings.drafts_dir)
     return d
 
