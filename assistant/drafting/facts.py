@@ -94,6 +94,8 @@ def allowed_text(draft: Draft) -> str:
     for s in draft.sections:
         if s.kind in ("computed", "static"):
             parts += [" ".join(map(str, r)) for r in s.table] + list(s.items)
+        if s.kind == "static":   # the template's own fixed text (e.g. who takes part: BSI, Personalrat)
+            parts.append(s.text)
     return "\n".join(p for p in parts if p)
 
 
