@@ -185,6 +185,11 @@ def build(ctx: Any) -> None:
                     back_btn = gr.Button("Zurück an Entwurf", size="sm", elem_id="draft-back")
                     comment_btn = gr.Button("Kommentieren", size="sm", elem_id="draft-comment-button")
                 release_btn = gr.Button("Alle Abschnitte prüfen und freigeben", elem_id="draft-release-all")
+            with gr.Accordion("Checkliste von Hand setzen", open=False, elem_id="draft-checklist"):
+                req = gr.Dropdown(label="Anforderung", choices=[], value=None, elem_id="draft-requirement")
+                req_status = gr.Radio(label="Stand", choices=[("erfüllt", "met"), ("offen", "open"), ("entfällt", "n/a")],
+                                      value="n/a", elem_id="draft-requirement-status")
+                req_btn = gr.Button("Setzen", size="sm", elem_id="draft-requirement-set")
             with gr.Row():
                 fmt = gr.Radio(label="Format", choices=FORMATS, value=".odt", elem_id="draft-format")
                 export_btn = gr.Button("Datei erzeugen", elem_id="draft-export")
@@ -398,6 +403,26 @@ def build(ctx: Any) -> None:
         return {**views(d), hint: msg, comment: ""}
 
     release_btn.click(release, [draft_id, comment], review_outputs)
+
+    def requirement_choices(d_id, request: gr.Request):
+        try:
+            d = readable(d_id, request)
+        except UserError:
+            d = None
+        return gr.update(choices=[(f"{i + 1}. {r.text}", i) for i, r in enumerate(d.requirements)] if d else [],
+                         value=None)
+
+    def set_requirement(d_id, index, status, note, request: gr.Request):
+        try:
+            if own(d_id, request) is None or index is None:
+                raise UserError("Bitte zuerst eine Anforderung wählen.", "choose a requirement first.")
+            d = runner.mark_requirement(d_id, int(index), status, ctx.settings, note=note or "")
+        except UserError as exc:
+            return {hint: notice(exc)}
+        return {**views(d), hint: "Checkliste aktualisiert."}
+
+    draft_id.change(requirement_choices, [draft_id], [req])
+    req_btn.click(set_requirement, [draft_id, req, req_status, comment], [hint, progress, preview])
 
     export_dir: dict[str, Path] = {}
 
