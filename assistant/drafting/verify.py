@@ -33,21 +33,29 @@ Deutschland Österreich Schweiz Frankreich Dänemark Niederlande Belgien Italien
 Germany Austria Switzerland France Denmark Netherlands Belgium Italy Spain Poland Sweden Finland
 """.split())
 _TOKEN = re.compile(r"[A-Za-zÄÖÜäöüß][\w.-]*[\w]|[A-ZÄÖÜ]")
-_ACRONYM = re.compile(r"^(?:[A-ZÄÖÜ0-9]{2,}[\w-]*|[a-zäöü]+[A-ZÄÖÜ][\w-]*|[A-ZÄÖÜ][a-zäöü]+[A-ZÄÖÜ][\w-]*|\w*\d\w*)$")
+_ACRONYM = re.compile(r"^(?:[A-ZÄÖÜ0-9]{2,}[\w.-]*|[a-zäöü]+[A-ZÄÖÜ][\w-]*|[A-ZÄÖÜ][a-zäöü]+[A-ZÄÖÜ][\w-]*|\w*\d\w*)$")
 # words with capitals that are not names (units, roman numerals, common abbreviations)
 _COMMON = frozenset(T.fold(w) for w in "EU KI IT EUR II III IV VI VII DSGVO".split())
+# the prompt's own vocabulary: a sentence about "the sources" or "the profile" talks about the task, not the project
+_META = re.compile(r"(?<![-\w])(?<![Oo]pen )(?:quellen?|sources?|steckbrief\w*|fakten|projektsteckbrief)(?![-\w])", re.IGNORECASE)
 SEMANTIC_MIN = 0.83     # e5 cosine of a sentence and a passage that states it (cross-language)
 
 
 def names(text: str) -> set[str]:
-    """Name-like tokens as written (see the module doc)."""
+    """Name-like tokens as written (see the module doc). A compound is judged by its parts:
+    "KI-Assistentin" and "IT-Sicherheit" are nouns, the "BSI" of "BSI-Standard" is a name."""
     out = set()
     for tok in _TOKEN.findall(citations.CITE.sub("", text)):
         tok = tok.strip(".-")
-        if len(tok) < 2 or T.fold(tok) in _COMMON:
-            continue
-        if _ACRONYM.match(tok) or T.fold(tok) in PLACES:
+        if T.fold(tok) in PLACES:
             out.add(tok)
+            continue
+        for part in tok.split("-"):
+            part = part.strip(".")
+            if len(part) < 2 or T.fold(part) in _COMMON:
+                continue
+            if _ACRONYM.match(part) or T.fold(part) in PLACES:
+                out.add(part)
     return out
 
 
@@ -117,7 +125,9 @@ def check_text(text: str, passages: list[str], allowed: str, *, language: str = 
             nums = unknown_numbers(sent, allowed_numbers | set().union(*[p_numbers[n - 1] for n in cited]))
             nms = unknown_names(sent, given)
             reason = ""
-            if nums or nms:
+            if _META.search(claim):
+                reason = "spricht über die Vorlage statt über das Vorhaben"
+            elif nums or nms:
                 v.numbers += nums
                 v.names += nms
                 reason = "nicht belegt: " + ", ".join(nums + nms)
