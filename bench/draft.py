@@ -30,13 +30,12 @@ from assistant.drafting import runner  # noqa: E402
 from assistant.runtime import gguf, llm  # noqa: E402
 
 GOAL_S = 180.0
-IDEA = runner.Idea(
-    title="KI-Assistent für Bürgeranfragen im Bürgerbüro",
-    description=("Die Stadt erprobt für 18 Monate einen lokal betriebenen KI-Assistenten auf Open-Source-Basis, "
-                 "der Mitarbeitende im Bürgerbüro bei Antworten auf Bürgeranfragen unterstützt. Die Daten bleiben "
-                 "im städtischen Rechenzentrum; Datenschutz und IT-Sicherheit nach BSI IT-Grundschutz werden "
-                 "von Beginn an berücksichtigt."),
-    city="Musterstadt", department="Bürgerbüro und Digitalisierung", budget=250000, duration_months=18)
+# the openDesk project of the drafting suite, as a profile (evals/suites/drafting.yaml)
+PROFILE = {"title": "openDesk im Bürgeramt", "department": "Bürgeramt",
+           "goal": "Souveräne Büro- und Kollaborationsplattform openDesk im Arbeitsalltag erproben",
+           "target_group": "Beschäftigte des Bürgeramts", "staff": 200, "start": "2027-03-01", "duration_months": 18,
+           "budget": {"total": 250000, "staff": 60000, "services": 90000, "contracts": 100000, "investment": 0},
+           "related_papers": ["0188/2026"], "city": "Musterstadt"}
 
 
 def log(msg: str) -> None:
@@ -123,7 +122,9 @@ def main() -> int:
                 f"{sec.timings['first_token_s']:.1f}, Text {sec.timings['generation_s']:.1f}) · {sec.words} Wörter · "
                 f"{len(sec.cited)} zitiert")
 
-    d = runner.draft(IDEA, a.template, settings, programme_id=a.programme or None, progress=progress,
+    from assistant.drafting import profile
+
+    d = runner.draft(profile.from_dict(PROFILE), a.template, settings, programme_id=a.programme or None, progress=progress,
                        today=dt.date.today(), chat_model=chat_model)
     total = time.perf_counter() - started
     per = [r["seconds"] for r in rows]

@@ -40,6 +40,10 @@ def odt_contents(path: Path) -> tuple[list[tuple[int, str]], str]:
     return heads, body
 
 
+def heads_text(heads) -> str:
+    return "\n".join(h for _, h in heads)
+
+
 def pdf_text(path: Path) -> str:
     from pypdf import PdfReader
 
@@ -57,9 +61,11 @@ def assert_content(text: str, d) -> None:
     for s in d.sections:
         assert s.heading in text
     assert "[1]" in text and "Drucksache 0412/2025" in text
-    assert "162.500 €" in text and "87.500 € (35 %)" in text       # computed, from finance.py
+    assert "162.500 €" in text and "87.500 €" in text       # computed, from finance.py
     assert "⚠ Frist abgelaufen am 14.03.2021" in text
-    assert APPENDIX in text and "draft/v1" in text and "beschlussvorlage@1" in text and d.model in text
+    assert APPENDIX in text and "draft/v1" in text and "beschlussvorlage@2" in text and d.model in text
+    assert "ENTWURF – nicht freigegeben" in text             # not every section released yet
+    assert "/corpus/council/antrag.md" not in text and "antrag.md" in text   # file names, never server paths
 
 
 @pytest.mark.parametrize("template", ["beschlussvorlage", "vorhabenbeschreibung", "eu-part-b"])
@@ -79,7 +85,8 @@ def test_odt_citations_figures_lists_and_provenance(draft, tmp_path):
     assert_content("\n".join(h for _, h in heads) + "\n" + body, draft)
     doc = load(str(path))
     assert doc.getElementsByType(text.List), "bullet lists must be real lists"
-    assert "abgedeckt durch: Finanzielle Auswirkungen" in body and "⚠ fehlt" in body   # requirement check
+    assert "Checkliste des Fördergebers" in heads_text(heads) and "⚠ offen" in body and "✓ erfüllt" in body
+    assert "Finanzielle Auswirkungen (Haushaltsauswirkungen)" in body and "Erforderliche Unterlagen" in body
 
 
 def test_docx_headings_and_content(draft, tmp_path):
@@ -90,7 +97,8 @@ def test_docx_headings_and_content(draft, tmp_path):
     assert heads[:len(draft.sections)] == expected_headings(draft)
     assert doc.paragraphs[0].style.name == "Title"
     cells = "\n".join(c.text for t in doc.tables for r in t.rows for c in r.cells)
-    assert_content("\n".join(p.text for p in doc.paragraphs) + "\n" + cells, draft)
+    header = "\n".join(p.text for p in doc.sections[0].header.paragraphs)   # the watermark, on every page
+    assert_content("\n".join(p.text for p in doc.paragraphs) + "\n" + cells + "\n" + header, draft)
     assert any(p.style.name == "List Bullet" for p in doc.paragraphs)
 
 
@@ -108,14 +116,15 @@ def test_pdf_without_libreoffice_uses_fpdf(draft, tmp_path, monkeypatch):
     assert_content(text, draft)
     from pypdf import PdfReader
     outline = [o["/Title"] for o in PdfReader(str(path)).outline if isinstance(o, dict)]
-    assert outline[:3] == ["Betreff", "Beschlussvorschlag", "Sachverhalt / Begründung"]
+    assert outline[:3] == ["Vorlage", "Beratungsfolge", "Betreff"]
 
 
 def test_markdown(draft, tmp_path):
     md = export.export(draft, tmp_path / "entwurf.md").read_text(encoding="utf-8")
-    assert md.startswith("# Beschlussvorlage Pilotprojekt: KI-Assistent im Bürgerbüro")
+    assert md.startswith("**ENTWURF – nicht freigegeben**\n\n# Beschlussvorlage: KI-Assistent im Bürgerbüro")
     assert "\n## Betreff\n" in md and "\n### Ausgangslage\n" in md and "\n## Anlagen\n" in md
-    assert "| Zuschuss (berechnet) | 162.500 € |" in md
+    assert "| Ertrag (beantragte Zuwendung) | 162.500 € aus „Modellprojekte Smart Cities" in md
+    assert "| Eigenanteil der Kommune | 87.500 € |" in md
     assert_content(md, draft)
 
 
@@ -147,7 +156,7 @@ def test_an_unfinished_draft_exports_with_placeholders(bare_settings, tmp_path):
 
     d = runner.start_draft(runner.Idea("Test", "Eine Idee."), "beschlussvorlage", bare_settings)
     md = export.export(d, tmp_path / "x.md").read_text(encoding="utf-8")
-    assert md.count("[Abschnitt noch nicht erstellt]") == 8
+    assert md.count("[Abschnitt noch nicht erstellt]") == 5
 
 
 # ----------------------------------------------------------------------------- the real CLI
@@ -167,15 +176,16 @@ def test_cli_draft_beschlussvorlage_to_every_format(settings, tmp_path, test_mod
                 "--programme", "modellprojekte-smart-cities", "--out", str(out), "--json", *common, env=env)
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
-    assert "[8/8] Datenschutz und IT-Sicherheit" in r.stderr                 # progress per section
+    assert "[5/5] Datenschutz und IT-Sicherheit" in r.stderr                 # progress per generated section
     assert data["complete"] and data["output"] == str(out)
-    assert [s["status"] for s in data["sections"]] == ["drafted"] * 12
+    assert [s["status"] for s in data["sections"]] == ["drafted"] * 14
+    assert data["profile"]["budget"]["total"] == 250000 and data["review"]["released"] is False
     assert data["computed"]["financing"]["grant"] == 162500.0
     assert any(not r_["covered"] for r_ in data["requirements"])
     heads, body = odt_contents(out)
-    assert [h for h in heads[:12]] == [(s["level"], s["heading"]) for s in data["sections"]]
-    assert APPENDIX in [h for _, h in heads] and "draft/v1" in body
-    assert any(s["citations"] for s in data["sections"]) and "[1]" in body
+    assert [h for h in heads[:14]] == [(s["level"], s["heading"]) for s in data["sections"]]
+    assert APPENDIX in [h for _, h in heads] and "draft/v2" in body
+    assert "Der Rat beschließt die Durchführung des Pilotprojekts „KI-Assistent im Bürgerbüro“" in body
     for ext in (".docx", ".pdf", ".md"):   # the same draft, exported again without generating
         r = run_cli("draft", "--resume", data["draft_id"], "--out", str(tmp_path / f"x{ext}"), "--json", *common)
         assert r.returncode == 0, r.stderr

@@ -13,14 +13,16 @@ def test_progress_lists_sections_warnings_and_missing_requirements(bare_settings
     text = draft_tab.progress_markdown(d, running="ziele")
     assert "⏳" in text and "wird geschrieben" in text and "✓ Betreff" in text
     assert "⚠ Frist abgelaufen am 14.03.2021" in text
-    assert "fehlt: " in text and "Geldwäschegesetz" in text
+    assert "⚠ offen: Identifizierung nach dem Geldwäschegesetz" in text and "Erforderliche Unterlagen" in text
+    assert "✓ erfüllt: Ratsbeschluss" in text and "→ Beschlussvorschlag" in text
+    assert "0 von 14 Abschnitten freigegeben" in text
     assert draft_tab.progress_markdown(None) == "Noch kein Entwurf."
 
 
 def test_preview_shows_the_section_being_streamed_without_changing_the_draft(bare_settings):
     d = runner.start_draft(runner.Idea("Test", "Eine Idee."), "beschlussvorlage", bare_settings)
     md = draft_tab.preview_markdown(d, "ziele", "Erstes Ziel")
-    assert "Erstes Ziel ▌" in md and md.count("[Abschnitt noch nicht erstellt]") == 7
+    assert "Erstes Ziel ▌" in md and md.count("[Abschnitt noch nicht erstellt]") == 4
     assert d.section("ziele").text == ""
 
 
@@ -29,7 +31,8 @@ def test_section_details_and_choices(bare_settings):
     text, notes = draft_tab.section_details(d, "ausgangslage")
     assert text.startswith("Zu „Ausgangslage“") and "[1] Antrag" in notes and "Drucksache 0412/2025" in notes
     ids = [sid for _, sid in draft_tab.section_choices(d)]
-    assert ids[:2] == ["betreff", "beschlussvorschlag"] and "sachverhalt" not in ids and "beteiligte" in ids
+    assert ids[:4] == ["kopf", "beratungsfolge", "betreff", "beschlussvorschlag"] and "sachverhalt" not in ids
+    assert "beteiligte" in ids
 
 
 def test_the_app_builds_with_the_tab(bare_settings):

@@ -38,6 +38,7 @@ def register(sub) -> None:
     p.add_argument("--ingest", metavar="PFAD", action="append",
                    help="vorher diesen Korpus indexieren (inkrementell); ohne Angabe wird der Korpus der Suite "
                         "nur bei leerem Index indexiert")
+    p.add_argument("--items", help="Entwurfs-Suite: nur diese Einträge (IDs mit Komma)")
     p.add_argument("--judge", action="store_true", help="zusätzlich LLM-Urteile über das konfigurierte Backend (langsam)")
     add_filter_flags(p)
     add_common(p)
@@ -47,6 +48,10 @@ def register(sub) -> None:
 def run(args, settings) -> int:
     if args.suite == "runs" and not Path(args.suite).exists():
         return _list(args, settings)
+    from ..evaluation.drafting import is_drafting_suite
+
+    if is_drafting_suite(args.suite):
+        return _drafting(args, settings)
     from ..evaluation import pipelines
     from ..evaluation.compare import compare_runs, to_markdown
     from ..evaluation.report import write_pipelines_report, write_report
@@ -119,6 +124,28 @@ def _data(result, comparison) -> dict:
     if comparison is not None:
         data["comparison"] = comparison.to_dict()
     return data
+
+
+def _drafting(args, settings) -> int:
+    """A drafting suite (kind: drafting): profiles + programme + template -> drafts, scored."""
+    from ..evaluation.drafting import load_suite, run_drafting_suite
+    from ..evaluation.runner import ensure_index
+
+    suite = load_suite(args.suite)
+    with _Progress() as progress:
+        ensure_index(settings, args.ingest, default=suite.corpus or Path("corpus"), progress=progress)
+        run = run_drafting_suite(args.suite, settings, limit=args.limit, progress=progress, out_dir=args.report,
+                                 only=[x.strip() for x in (args.items or "").split(",") if x.strip()] or None)
+    s = run["summary"]
+    lines = [f"Lauf {run['run_id']} (Entwürfe, {s['drafts']} Profile, {run['seconds']:.0f} s, {run['model']})"]
+    for key in ("facts_present", "facts_correct", "unsupported_per_1000", "citations_supported", "leaks",
+                "checklist_shown", "word_limit_ok", "language", "removed_sentences", "errors"):
+        lines.append(f"  {key:<24} {_fmt(s.get(key)) if isinstance(s.get(key), float) else s.get(key)}")
+    lines += [f"  Ziel {k}: {'erreicht' if v else 'VERFEHLT'}" for k, v in s["goals_met"].items()]
+    lines.append(f"Bericht: {run['path']}/report.md")
+    emit({k: v for k, v in run.items() if k != "items"} | {"items": run["items"]}, args.json, "\n".join(lines))
+    failed = [k for k, v in s["goals_met"].items() if not v]
+    return 1 if (failed and args.fail_under) or s["errors"] else 0
 
 
 def parse_gates(specs: list[str], known: dict) -> dict[str, float]:

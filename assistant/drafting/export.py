@@ -17,7 +17,7 @@ from ..errors import UsageError, UserError
 from ..fsutil import atomic_path
 from .record import Draft
 
-FORMATS = (".odt", ".docx", ".pdf", ".md")
+FORMATS = (".odt", ".docx", ".pdf", ".md", ".xlsx")   # .xlsx: the AZA cost plan (costplan.py)
 SOFFICE_TIMEOUT_S = 120
 
 _TEXT = {
@@ -25,10 +25,15 @@ _TEXT = {
            "dept": "Federführung", "programme": "Förderprogramm", "date": "Stand", "sources": "Quellen",
            "missing": "[Abschnitt noch nicht erstellt]", "appendix": "Anhang: Herkunft und Prüfung",
            "per_section": "Quellen je Abschnitt", "requirements": "Anforderungen des Förderprogramms",
-           "consulted": "gelesen, nicht zitiert", "covered": "abgedeckt durch", "open": "fehlt",
+           "consulted": "gelesen, nicht zitiert", "covered": "abgedeckt durch", "open": "offen",
            "document": "Unterlage", "criterion": "Kriterium", "model": "Modell", "prompt": "Prompt",
            "template": "Vorlage", "created": "Erstellt", "id": "Entwurfs-ID", "words": "Wörter", "page": "S.",
-           "none": "keine Quellen", "notes": "Hinweise"},
+           "none": "keine Quellen", "notes": "Hinweise", "watermark": "ENTWURF – nicht freigegeben",
+           "released": "KI-gestützt erstellt; alle Abschnitte im Vier-Augen-Prinzip geprüft und freigegeben",
+           "review": "Prüfung", "checklist": "Checkliste des Fördergebers", "kind": "Art", "item": "Anforderung",
+           "where": "Fundstelle", "section": "Abschnitt", "status": "Stand", "met": "erfüllt", "n/a": "entfällt",
+           "entwurf": "Entwurf", "geprueft": "geprüft", "freigegeben": "freigegeben", "by": "von",
+           "coverage": "Abdeckung"},
     "en": {"draft": "Draft – prepared with AI assistance, review before use", "city": "Municipality",
            "dept": "Lead department", "programme": "Funding programme", "date": "Date", "sources": "Sources",
            "missing": "[section not drafted yet]", "appendix": "Annex: provenance and checks",
@@ -36,24 +41,46 @@ _TEXT = {
            "consulted": "read, not cited", "covered": "covered by", "open": "missing",
            "document": "Document", "criterion": "Criterion", "model": "Model", "prompt": "Prompt",
            "template": "Template", "created": "Created", "id": "Draft id", "words": "words", "page": "p.",
-           "none": "no sources", "notes": "Notes"},
+           "none": "no sources", "notes": "Notes", "watermark": "DRAFT – not released",
+           "released": "Prepared with AI assistance; every section reviewed and released by a second person",
+           "review": "Review", "checklist": "Funder's checklist", "kind": "Type", "item": "Requirement",
+           "where": "Stated in", "section": "Section", "status": "Status", "met": "met", "n/a": "not applicable",
+           "entwurf": "draft", "geprueft": "reviewed", "freigegeben": "released", "by": "by",
+           "coverage": "Coverage"},
 }
 
 
 @dataclass
 class Block:
-    kind: str                    # title | meta | warning | heading | para | bullets | table | small
+    kind: str                    # watermark | title | meta | warning | heading | para | bullets | table | small
     text: str = ""
     level: int = 0
     items: list[str] = field(default_factory=list)
     rows: list[list[str]] = field(default_factory=list)
 
 
+def source_name(source: str) -> str:
+    """Where a source lives, as a reader may see it: a URL, or the file name (never a server path)."""
+    if source.startswith(("http://", "https://")):
+        return source
+    return Path(source.split(":", 1)[-1] if source.startswith("programme:") else source).name
+
+
 def _source_line(ref, L: dict) -> str:
-    paper = f" (Drucksache {ref.paper_number})" if ref.paper_number else ""
     page = f", {L['page']} {ref.page}" if ref.page else ""
     number = f"[{ref.n}] " if ref.n else ""
-    return f"{number}{ref.title}{paper}{page} – {Path(ref.source).name}"   # server paths stay on the server
+    if L is _TEXT["en"]:   # an English document names its German sources by file, not by a German title
+        paper = f" (council paper {ref.paper_number})" if ref.paper_number else ""
+        return f"{number}{source_name(ref.source)}{paper}{page} (German-language source)"
+    paper = f" (Drucksache {ref.paper_number})" if ref.paper_number else ""
+    return f"{number}{ref.title}{paper}{page} – {source_name(ref.source)}"
+
+
+def _last_review(sec, L: dict) -> str:
+    for c in reversed(sec.history):
+        if c.what.startswith("review:"):
+            return f"{L[sec.review]} {L['by']} {c.who}, {c.when[:16].replace('T', ' ')}"
+    return L.get(sec.review, sec.review)
 
 
 def text_blocks(text: str) -> list[Block]:
@@ -78,8 +105,9 @@ def blocks(draft: Draft) -> list[Block]:
     meta = [f"{L['city']}: {idea.city}" if idea.city else "", f"{L['dept']}: {idea.department}" if idea.department else "",
             f"{L['programme']}: {draft.programme_name}" if draft.programme_name else "",
             f"{L['date']}: {(draft.updated or draft.created)[:10]}"]
-    out = [Block("title", f"{draft.template_title}: {idea.title}"), Block("meta", " · ".join(m for m in meta if m)),
-           Block("meta", L["draft"])]
+    out = [] if draft.released else [Block("watermark", L["watermark"])]
+    out += [Block("title", f"{draft.template_title}: {idea.title}"), Block("meta", " · ".join(m for m in meta if m)),
+            Block("meta", L["released"] if draft.released else L["draft"])]
     out += [Block("warning", w) for w in draft.warnings]
     for sec in draft.sections:
         out.append(Block("heading", sec.heading, level=sec.level))
@@ -98,20 +126,37 @@ def blocks(draft: Draft) -> list[Block]:
                                        f"{L['template']}: {draft.template}@{draft.template_version}",
                                        f"{L['created']}: {draft.created}", f"{L['date']}: {draft.updated}",
                                        f"{L['id']}: {draft.id}"]))
+    if draft.requirements:
+        out += checklist_blocks(draft, L)
     out.append(Block("heading", L["per_section"], level=2))
     for sec in draft.sections:
-        if sec.kind == "static" and not sec.sources:
+        if not sec.sources and not sec.model:
+            out.append(Block("small", f"{sec.heading} – {L['review']}: {_last_review(sec, L)}"))
             continue
         refs = [_source_line(r, L) if r.n else f"{_source_line(r, L)} ({L['consulted']})" for r in sec.sources]
-        out.append(Block("para", f"{sec.heading} – {sec.status}, {sec.words} {L['words']}"
-                                 + (f", {sec.model}, {sec.prompt}" if sec.model else "")))
-        out.append(Block("bullets", items=refs + [f"{L['notes']}: {w}" for w in sec.warnings] or [L["none"]]))
-    if draft.requirements:
-        out.append(Block("heading", L["requirements"], level=2))
-        heads = {s.id: s.heading for s in draft.sections}
-        out.append(Block("table", rows=[[L[r.kind], r.text, (f"{L['covered']}: " + ", ".join(heads.get(i, i) for i in r.sections))
-                                         if r.sections else f"⚠ {L['open']}"] for r in draft.requirements]))
+        out.append(Block("para", f"{sec.heading} – {sec.words} {L['words']}"
+                                 + (f", {sec.model}, {sec.prompt}" if sec.model else "")
+                                 + f"; {L['review']}: {_last_review(sec, L)}"))
+        notes = [] if draft.language != "de" else [f"{L['notes']}: {w}" for w in sec.warnings]
+        out.append(Block("bullets", items=refs + notes or [L["none"]]))
     return out
+
+
+def checklist_blocks(draft: Draft, L: dict) -> list[Block]:
+    """The funder's checklist with coverage: each item, where the call states it, the section
+    that answers it and met / open / n/a."""
+    heads = {s.id: s.heading for s in draft.sections}
+    counts = {"met": 0, "open": 0, "n/a": 0}
+    rows = [[L["kind"], L["item"], L["where"], L["section"], L["status"]]]
+    for r in draft.requirements:
+        status = r.status or ("met" if r.covered else "open")
+        counts[status] = counts.get(status, 0) + 1
+        where = ", ".join(x for x in (source_name(r.source) if r.source else "",
+                                      f"{L['page']} {r.page}" if r.page else "", r.where) if x)
+        rows.append([L[r.kind], r.text, where or "–", ", ".join(heads.get(i, i) for i in r.sections) or "–",
+                     ("✓ " if status == "met" else "⚠ " if status == "open" else "– ") + L.get(status, status)])
+    summary = f"{L['coverage']}: {counts['met']} {L['met']}, {counts['open']} {L['open']}, {counts['n/a']} {L['n/a']}"
+    return [Block("heading", L["checklist"], level=1), Block("para", summary), Block("table", rows=rows)]
 
 
 # ----------------------------------------------------------------------------- formats
@@ -120,7 +165,9 @@ def blocks(draft: Draft) -> list[Block]:
 def to_markdown(bl: list[Block]) -> str:
     out = []
     for b in bl:
-        if b.kind == "title":
+        if b.kind == "watermark":
+            out.append(f"**{b.text}**")
+        elif b.kind == "title":
             out.append(f"# {b.text}")
         elif b.kind == "heading":
             out.append(f"{'#' * min(6, b.level + 1)} {b.text}")
@@ -170,8 +217,23 @@ def write_odt(bl: list[Block], path: Path) -> None:
     col = Style(name="col", family="table-column")
     col.addElement(TableColumnProperties(columnwidth="8cm"))
     doc.automaticstyles.addElement(col)
+    mark = next((b.text for b in bl if b.kind == "watermark"), "")
+    if mark:   # on every page, in the header: a printed page cannot lose it
+        from odf.style import Header, MasterPage, PageLayout, PageLayoutProperties
+
+        layout = PageLayout(name="Seite")
+        layout.addElement(PageLayoutProperties(pagewidth="21cm", pageheight="29.7cm", margintop="1.5cm",
+                                               marginbottom="2cm", marginleft="2cm", marginright="2cm"))
+        doc.automaticstyles.addElement(layout)
+        master = MasterPage(name="Standard", pagelayoutname=layout)
+        header = Header()
+        header.addElement(P(stylename=warn, text=mark))
+        master.addElement(header)
+        doc.masterstyles.addElement(master)
     for i, b in enumerate(bl):
-        if b.kind == "heading":
+        if b.kind == "watermark":
+            doc.text.addElement(P(stylename=warn, text=b.text))
+        elif b.kind == "heading":
             doc.text.addElement(H(outlinelevel=min(4, b.level), stylename=heads[min(4, b.level)], text=b.text))
         elif b.kind in ("title", "meta", "para", "warning"):
             doc.text.addElement(P(stylename={"title": title, "warning": warn}.get(b.kind, body), text=b.text))
@@ -204,7 +266,14 @@ def write_docx(bl: list[Block], path: Path) -> None:
     from docx.shared import Pt
 
     doc = docx.Document()
+    mark = next((b.text for b in bl if b.kind == "watermark"), "")
+    if mark:
+        head = doc.sections[0].header.paragraphs[0]
+        head.text = mark
+        head.runs[0].bold = True
     for b in bl:
+        if b.kind == "watermark":
+            continue   # in the header of every page
         if b.kind == "title":
             doc.add_heading(b.text, level=0)
         elif b.kind == "heading":
@@ -224,7 +293,7 @@ def write_docx(bl: list[Block], path: Path) -> None:
                 doc.add_paragraph().add_run(ln).font.size = Pt(9)
         else:
             run = doc.add_paragraph().add_run(b.text)
-            run.bold = b.kind == "warning"
+            run.bold = b.kind in ("warning", "watermark")
             run.italic = b.kind == "meta"
     doc.save(str(path))
 
@@ -255,7 +324,15 @@ def _fpdf(bl: list[Block], path: Path) -> None:
     from fpdf import FPDF
 
     fonts = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
-    pdf = FPDF(format="A4")
+    mark = next((b.text for b in bl if b.kind == "watermark"), "")
+
+    class _PDF(FPDF):
+        def header(self) -> None:
+            if mark:
+                self.set_font("DejaVu", "B", 9)
+                self.cell(0, 5, mark, new_x="LMARGIN", new_y="NEXT")
+
+    pdf = _PDF(format="A4")
     pdf.set_margins(20, 18, 20)
     pdf.set_auto_page_break(True, 18)
     pdf.add_font("DejaVu", "", str(fonts / "DejaVuSans.ttf"))
@@ -284,7 +361,7 @@ def _fpdf(bl: list[Block], path: Path) -> None:
         elif b.kind == "small":
             para(b.text, 8.5, gap=1)
         else:
-            para(b.text, 10.5, "B" if b.kind == "warning" else "")
+            para(b.text, 10.5, "B" if b.kind in ("warning", "watermark") else "")
     pdf.output(str(path))
 
 
@@ -306,7 +383,11 @@ def export(draft: Draft, path: str | Path) -> Path:
     bl = blocks(draft)
     try:
         with atomic_path(target, suffix=ext) as tmp:
-            if ext == ".md":
+            if ext == ".xlsx":
+                from .costplan import write_costplan
+
+                write_costplan(draft, tmp)
+            elif ext == ".md":
                 tmp.write_text(to_markdown(bl), encoding="utf-8")
             elif ext == ".odt":
                 write_odt(bl, tmp)

@@ -1,5 +1,5 @@
-"""What a draft knows without the model: computed figures, filled placeholders and the
-requirement check. Pure functions; finance.py does the arithmetic, so the funding finder
+"""What a draft knows without the model: computed figures and form blocks, filled
+placeholders, the checklist and what a generated sentence may draw on. Pure functions; finance.py does the arithmetic, so the funding finder
 and a proposal can never disagree on a number.
 """
 from __future__ import annotations
@@ -11,8 +11,8 @@ from .. import text as T
 from ..answer import passages
 from ..funding import finance
 from ..funding.programmes import Programme
-from . import templates
-from .record import Draft, Idea, Requirement
+from . import checklist, forms, templates
+from .record import Draft, Idea, Requirement, Section
 
 _LABELS = {
     "de": {"budget": "Gesamtkosten des Vorhabens", "programme": "Förderprogramm", "rate": "Förderquote",
@@ -66,52 +66,64 @@ def facts_lines(idea: Idea, table: list[list[str]], notes: list[str]) -> str:
     return "\n".join(lines)
 
 
-def project_block(idea: Idea) -> str:
-    lines = [f"Titel: {idea.title}"]
-    if idea.city:
-        lines.append(f"Kommune: {idea.city}")
-    if idea.department:
-        lines.append(f"Federführung: {idea.department}")
-    if idea.duration_months:
-        lines.append(f"Laufzeit: {idea.duration_months} Monate")
-    lines.append(f"Idee: {idea.description}")
+def project_block(idea: Idea, language: str = "de") -> str:
+    """The profile as the model sees it: every fact a sentence may state about the project."""
+    en = language == "en"
+    lines = [f"{'Title' if en else 'Titel'}: {idea.title}"]
+    for label_de, label_en, value in (
+            ("Kommune", "Municipality", idea.city), ("Federführung", "Lead department", idea.department),
+            ("Ziel", "Goal", idea.goal), ("Zielgruppe", "Target group",
+                                          f"{idea.staff} {idea.target_group}".strip() if idea.staff and not
+                                          idea.target_group.startswith(str(idea.staff)) else idea.target_group),
+            ("Beginn", "Start", idea.start or ""),
+            ("Laufzeit", "Duration", f"{idea.duration_months} {'months' if en else 'Monate'}" if idea.duration_months else ""),
+            ("Budget", "Budget", finance.euro(idea.budget) if idea.budget is not None else ""),
+            ("Bezug (Drucksachen)", "Related council papers", ", ".join(idea.related_papers))):
+        if value:
+            lines.append(f"{label_en if en else label_de}: {value}")
+    if idea.description and T.fold(idea.description) != T.fold(idea.title):
+        lines.append(f"{'Idea' if en else 'Idee'}: {idea.description}")
     return passages.clean("\n".join(lines))
+
+
+def allowed_text(draft: Draft) -> str:
+    """Everything a sentence may take a number, date or name from besides its cited passages:
+    the profile, the computed tables and lists, and the programme's name and funder."""
+    parts = [project_block(draft.idea), draft.programme_name, draft.idea.city]
+    parts += [" ".join(map(str, r)) for r in draft.facts]
+    for s in draft.sections:
+        if s.kind in ("computed", "static"):
+            parts += [" ".join(map(str, r)) for r in s.table] + list(s.items)
+        if s.kind == "static":   # the template's own fixed text (e.g. who takes part: BSI, Personalrat)
+            parts.append(s.text)
+    return "\n".join(p for p in parts if p)
 
 
 def fill(template_text: str, idea: Idea, programme: Programme | None, blank: str = "") -> str:
     """Placeholders -> idea values; ``blank`` stands in for what the idea leaves open."""
     values = {"title": idea.title, "idea": idea.description[:300], "city": idea.city, "department": idea.department,
               "programme": programme.name if programme else "", "duration": str(idea.duration_months or ""),
-              "budget": finance.euro(idea.budget) if idea.budget is not None else ""}
+              "budget": finance.euro(idea.budget) if idea.budget is not None else "", "goal": idea.goal,
+              "target_group": idea.target_group, "staff": str(idea.staff or ""), "start": idea.start or ""}
     return re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1)) or (blank if m.group(1) in values else m.group(0)),
                   template_text).strip()
 
 
 def check_requirements(programme: Programme | None, template: templates.Template,
-                       texts: dict[str, str] | None = None) -> list[Requirement]:
-    """The programme's required documents and criteria, each with the sections that address it.
-
-    A section addresses a requirement when one of its ``covers`` words matches it, or when
-    at least half of the requirement's content words occur in the section's heading,
-    purpose or drafted text. Unmatched requirements are what is missing."""
-    if programme is None:
+                       texts: dict[str, str] | None = None, sections: list[Section] | None = None,
+                       language: str = "de", marks: dict[str, str] | None = None,
+                       call_items: list[Requirement] | None = None) -> list[Requirement]:
+    """The checklist (checklist.py): each document and criterion of the programme, and of an
+    uploaded call, with where it is stated, the sections that address it and its coverage."""
+    if programme is None and not call_items:
         return []
     texts = texts or {}
-    out = []
-    for kind, items in (("document", programme.required_documents), ("criterion", programme.criteria)):
-        for item in items:
-            req, folded = T.stems(item), T.fold(item)
-            hit = []
-            for s in template.sections:
-                if any(T.fold(c) in folded or (T.stems(c) and T.stems(c) <= req) for c in s.covers):
-                    hit.append(s.id)
-                    continue
-                own = T.stems(f"{s.heading} {s.purpose} {texts.get(s.id, '')}")
-                if req and len(req & own) >= max(1, (len(req) + 1) // 2):
-                    hit.append(s.id)
-            out.append(Requirement(kind, item, hit))
-    return out
-
+    if sections is None:   # only texts given: treat every section with text as written
+        sections = [Section(s.id, s.heading, text=texts.get(s.id, ""), status="drafted" if texts.get(s.id) else "pending")
+                    for s in template.sections]
+    items = checklist.programme_items(programme, language) if programme else []
+    items += [Requirement(r.kind, r.text, source=r.source, page=r.page, where=r.where) for r in call_items or []]
+    return checklist.assess(items, template, sections, programme.procedure if programme else "one-stage", marks)
 
 
 def attachments(tsec: templates.TemplateSection, programme: Programme | None) -> list[str]:
@@ -125,41 +137,71 @@ def attachments(tsec: templates.TemplateSection, programme: Programme | None) ->
     return out
 
 
+def _warnings(draft: Draft, programme: Programme | None, fin: finance.Financing,
+              deadline: finance.DeadlineStatus | None) -> list[str]:
+    idea, en = draft.idea, draft.language == "en"
+    out = []
+    if deadline and (deadline.passed or deadline.days_left == 0):
+        out.append(deadline.message if not en else
+                   f"⚠ Deadline {'passed on' if deadline.passed else 'is today:'} {deadline.deadline}")
+    if programme and programme.status == "closed" and not (deadline and deadline.passed):
+        out.append(f"⚠ Das Programm {programme.name} ist derzeit geschlossen ({programme.call_rhythm})." if not en else
+                   "⚠ The funding programme is currently closed.")
+    if programme and idea.budget is None:
+        out.append("Kein Budget angegeben: Förderung und Eigenanteil sind nicht berechnet (--budget)." if not en else
+                   "No budget given: grant and own contribution are not computed.")
+    if not en:
+        out += [f"Hinweis Finanzierung: {n}" for n in fin.notes]
+    elif fin.notes:
+        out.append("Note on financing: check rate and maximum grant with the funder before applying.")
+    if programme and programme.uncertain:
+        out.append(("Unsichere Angaben im Förderprogramm (vor Antragstellung prüfen): " if not en else
+                    "Uncertain programme data (check before applying): ") + ", ".join(programme.uncertain))
+    return out
+
+
 def refresh(draft: Draft, template: templates.Template, programme: Programme | None, today: dt.date) -> None:
-    """Recompute everything that does not need the model: figures, deadline against today,
-    static texts, attachment lists, requirement check and the draft-level warnings."""
+    """Recompute everything that does not need the model: figures, form blocks, the time plan,
+    static texts, attachment lists, the checklist and the draft-level warnings."""
     idea = draft.idea
     fin = finance.compute_financing(idea.budget, programme)
     deadline = finance.deadline_status(programme, today) if programme else None
     draft.financing = fin.to_dict()
     draft.deadline = deadline.to_dict() if deadline else None
     draft.today = today.isoformat()
-    rows = financing_rows(fin, programme, deadline, idea.duration_months, template.language)
-    table = [[label, value] for _, label, value in rows]
-    warnings = []
-    if deadline and (deadline.passed or deadline.days_left == 0):
-        warnings.append(deadline.message)
-    if programme and programme.status == "closed" and not (deadline and deadline.passed):
-        warnings.append(f"⚠ Das Programm {programme.name} ist derzeit geschlossen ({programme.call_rhythm}).")
-    if programme and idea.budget is None:
-        warnings.append("Kein Budget angegeben: Förderung und Eigenanteil sind nicht berechnet (--budget).")
-    warnings += [f"Hinweis Finanzierung: {n}" for n in fin.notes]
-    if programme and programme.uncertain:
-        warnings.append("Unsichere Angaben im Förderprogramm (vor Antragstellung prüfen): "
-                        + ", ".join(programme.uncertain))
-    draft.warnings = warnings
+    lang = template.language
+    rows = financing_rows(fin, programme, deadline, idea.duration_months, lang)
+    draft.warnings = _warnings(draft, programme, fin, deadline)
     for sec in draft.sections:
         tsec = template.section(sec.id)
         if tsec is None:
             continue
-        if tsec.kind == "computed" and tsec.compute == "financing":
-            sec.table = table
-        elif tsec.kind == "computed" and tsec.compute == "attachments":
+        kind = tsec.compute if tsec.kind == "computed" else ""
+        if kind == "financing":
+            sec.table = forms.financing_table(idea, programme, fin, deadline, lang) if idea.costs or \
+                draft.template_version not in ("1", "") else [[label, value] for _, label, value in rows]
+        elif kind == "attachments":
             sec.items = attachments(tsec, programme)
+        elif kind == "header":
+            sec.table = forms.header_rows(idea, today, lang)
+        elif kind == "consultation":
+            sec.table = forms.consultation_rows(idea)
+        elif kind == "timeplan":
+            sec.table = forms.timeplan_rows(idea, lang)
+        elif kind == "workplan":
+            sec.table = forms.work_packages(idea, lang)
+        elif kind == "kpis":
+            sec.items = forms.kpi_items(idea, lang)
+        elif kind == "budget_impact":
+            sec.table = forms.budget_impact_rows(idea, programme, fin)
+        elif kind == "decision" and sec.status not in ("edited",):
+            sec.text = forms.decision_text(idea, programme, fin)
         if tsec.kind == "static" and sec.status not in ("edited", "approved"):   # a person's edit wins
-            sec.text = fill(tsec.text, idea, programme, blank="noch festzulegen")
+            sec.text = fill(tsec.text, idea, programme, blank=forms.OPEN.get(lang, forms.OPEN["de"]))
         if not tsec.generates and sec.status in ("pending", "failed"):
             sec.status = "drafted"
-    texts = {s.id: s.text for s in draft.sections}
-    draft.requirements = check_requirements(programme, template, texts)
+    draft.requirements = check_requirements(programme, template, sections=draft.sections, language=lang,
+                                            marks={r.text: r.status for r in draft.requirements
+                                                   if r.note.startswith("von Hand gesetzt")},
+                                            call_items=draft.call_items)
     draft.facts = prompt_facts(rows, fin, deadline, programme)

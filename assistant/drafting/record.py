@@ -20,11 +20,17 @@ from ..fsutil import atomic_write
 from ..text import slug
 
 STATUSES = ("pending", "drafted", "edited", "approved", "failed")
+REVIEW = ("entwurf", "geprueft", "freigegeben")     # four-eyes: set by someone other than the author
+COST_TYPES = ("staff", "services", "contracts", "investment")
+SCHEMA = 2   # 1: idea without profile fields, "approved" set by the author; 2: profile + four-eyes review
 _DRAFT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,80}$")
 
 
 @dataclass
 class Idea:
+    """The project profile (Projektsteckbrief): every fact a draft may state comes from here,
+    the programme or code. ``budget`` is the total; ``costs`` splits it by cost type."""
+
     title: str
     description: str
     city: str = ""
@@ -32,6 +38,18 @@ class Idea:
     budget: float | None = None
     duration_months: int | None = None
     programme_id: str | None = None
+    goal: str = ""
+    target_group: str = ""
+    staff: int | None = None                  # head count of the target group
+    start: str | None = None                  # ISO date
+    costs: dict[str, float] = field(default_factory=dict)   # staff | services | contracts | investment
+    related_papers: list[str] = field(default_factory=list)  # Drucksachen-Nr. of related council papers
+    committees: list[dict[str, str]] = field(default_factory=list)   # Beratungsfolge: {name, date, role}
+    kpis: list[dict[str, str]] = field(default_factory=list)        # {name, target, when}
+    budget_line: str = ""                     # Produkt / Haushaltsstelle
+    budget_available: str = ""                # "ja" | "nein" | "teilweise" | ""
+    follow_up_costs: float | None = None      # per year after the pilot
+    parsed: dict[str, Any] = field(default_factory=dict)    # what was read from the idea text (to confirm)
 
 
 @dataclass
@@ -55,10 +73,25 @@ class Requirement:
     kind: str                      # document | criterion
     text: str
     sections: list[str] = field(default_factory=list)   # ids of the sections that address it
+    status: str = ""               # met | open | n/a ("" in drafts made before the checklist)
+    source: str = ""               # the programme's file (name only) or the call's document
+    page: int | None = None        # page of the call where it is written (None: Markdown programme)
+    where: str = ""                # heading of the passage that states it
+    note: str = ""                 # why n/a, or what is still missing
 
     @property
     def covered(self) -> bool:
         return bool(self.sections)
+
+
+@dataclass
+class Change:
+    """One entry of a section's history: who did what when."""
+
+    who: str
+    when: str
+    what: str                      # generated | edited | regenerated | review:<status> | comment
+    note: str = ""
 
 
 @dataclass
@@ -82,6 +115,10 @@ class Section:
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)   # retrieval_s, first_token_s, generation_s
     updated: str = ""
+    review: str = "entwurf"       # entwurf -> geprueft -> freigegeben (REVIEW)
+    author: str = ""              # who wrote the current text (generated: the draft's owner)
+    history: list[Change] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)   # generated sentences the checks took out (for the author)
 
     @property
     def words(self) -> int:
@@ -115,6 +152,9 @@ class Draft:
     updated: str = ""
     template_snapshot: dict[str, Any] = field(default_factory=dict)   # resume uses the same sections
     owner: str = ""             # UI login that created it ("" = CLI/scripts); the UI lists only one's own
+    schema: int = SCHEMA
+    call: str = ""              # an uploaded call (indexed funding document) whose requirements join the checklist
+    call_items: list[Requirement] = field(default_factory=list)
 
     def section(self, section_id: str) -> Section:
         for s in self.sections:
@@ -128,6 +168,11 @@ class Draft:
     def complete(self) -> bool:
         return all(s.status not in ("pending", "failed") for s in self.sections)
 
+    @property
+    def released(self) -> bool:
+        """Every section released by a second person: only then is the export no longer a draft."""
+        return bool(self.sections) and all(s.review == "freigegeben" for s in self.sections)
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         for sd, s in zip(d["sections"], self.sections):
@@ -138,13 +183,35 @@ class Draft:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Draft":
-        d = dict(d)
+        d = migrate(dict(d))
         d["idea"] = Idea(**_known(Idea, d["idea"]))
-        d["sections"] = [Section(**{**_known(Section, s), "sources": [SourceRef(**_known(SourceRef, r))
-                                                                      for r in s.get("sources", [])]})
+        d["sections"] = [Section(**{**_known(Section, s),
+                                    "sources": [SourceRef(**_known(SourceRef, r)) for r in s.get("sources", [])],
+                                    "history": [Change(**_known(Change, c)) for c in s.get("history", [])]})
                          for s in d["sections"]]
         d["requirements"] = [Requirement(**_known(Requirement, r)) for r in d.get("requirements", [])]
+        d["call_items"] = [Requirement(**_known(Requirement, r)) for r in d.get("call_items", [])]
         return cls(**_known(cls, d))
+
+
+def migrate(d: dict[str, Any]) -> dict[str, Any]:
+    """A stored draft of an older shape -> the current one (pure; the file is rewritten on the next save).
+
+    Schema 1 had no review: its "approved" was set by the author alone, so it becomes "geprueft"
+    (kept on regeneration, still waiting for a second person's release), never "freigegeben"."""
+    if int(d.get("schema") or 1) >= SCHEMA:
+        return d
+    sections = []
+    for s in d.get("sections", []):
+        s = dict(s)
+        if s.get("status") == "approved":
+            s["status"], s["review"] = "edited" if s.get("model") == "" else "drafted", "geprueft"
+            s["history"] = [*s.get("history", []), {"who": d.get("owner", ""), "when": s.get("updated", ""),
+                                                    "what": "review:geprueft", "note": "übernommen aus „freigegeben“ (alte Fassung)"}]
+        sections.append(s)
+    idea = dict(d.get("idea") or {})
+    idea.setdefault("description", idea.get("title", ""))
+    return {**d, "sections": sections, "idea": idea, "schema": SCHEMA}
 
 
 def _known(cls, d: dict) -> dict:

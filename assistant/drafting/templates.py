@@ -23,8 +23,11 @@ from ..types import DOC_TYPES
 BUILTIN_DIR = config.PROMPTS_DIR / "templates"
 KINDS = ("generated", "computed", "static")
 SOURCE_TYPES = DOC_TYPES
-COMPUTE = ("financing", "attachments")
-PLACEHOLDERS = ("title", "idea", "city", "department", "programme", "duration", "budget")
+# computed blocks (forms.py): figures, dates, lists and the council form fields, never generated
+COMPUTE = ("financing", "attachments", "header", "consultation", "decision", "timeplan", "workplan", "kpis",
+           "budget_impact")
+PLACEHOLDERS = ("title", "idea", "city", "department", "programme", "duration", "budget", "goal", "target_group",
+                "staff", "start")
 LANGUAGES = ("de", "en")
 MAX_WORDS = 600            # one section; beyond this a small model loses the thread
 _ID = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
@@ -53,7 +56,7 @@ class TemplateSection:
     word_limit: int = 120
     queries: list[str] = field(default_factory=list)
     source_types: list[str] = field(default_factory=lambda: ["council", "funding", "report"])
-    compute: str = ""                 # computed sections: financing | attachments
+    compute: str = ""                 # computed sections: one of COMPUTE
     covers: list[str] = field(default_factory=list)   # requirement words this section answers
     text: str = ""                    # static sections (placeholders allowed)
     items: list[str] = field(default_factory=list)    # attachments always listed

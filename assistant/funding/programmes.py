@@ -60,6 +60,11 @@ FIELDS: dict[str, str] = {
     "uncertain": "Liste unsicherer Feldnamen (darf leer sein)",
 }
 REQUIRED = tuple(FIELDS)
+# optional: the requirements in English, for applications written in English (EU Part B)
+OPTIONAL: dict[str, str] = {
+    "required_documents_en": "Liste von Texten: required_documents auf Englisch (optional)",
+    "criteria_en": "Liste von Texten: criteria auf Englisch (optional)",
+}
 
 _KEBAB = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _URL = re.compile(r"^https?://\S+$")
@@ -96,6 +101,8 @@ class Programme:
     type: str = "funding"
     path: str = ""
     body: str = ""
+    required_documents_en: list[str] = field(default_factory=list)
+    criteria_en: list[str] = field(default_factory=list)
 
     @property
     def deadline_date(self) -> _dt.date | None:
@@ -191,7 +198,7 @@ def validate(front_matter: dict[str, Any], today: _dt.date | None = None) -> lis
         if key not in fm:
             problems.append(_p(f"Pflichtfeld fehlt: '{key}'", f"missing required field: '{key}'"))
     for key in fm:
-        if key not in FIELDS:
+        if key not in FIELDS and key not in OPTIONAL:
             problems.append(_p(f"unbekanntes Feld: '{key}'", f"unknown field: '{key}'"))
 
     def present(key: str) -> bool:
@@ -246,9 +253,15 @@ def validate(front_matter: dict[str, Any], today: _dt.date | None = None) -> lis
         problems.append(_p(f"'last_checked' muss ein ISO-Datum (JJJJ-MM-TT) sein, ist {fm['last_checked']!r}",
                            f"'last_checked' must be an ISO date (YYYY-MM-DD), is {fm['last_checked']!r}"))
 
-    for key in ("required_documents", "criteria"):
+    for key in ("required_documents", "criteria", *OPTIONAL):
         if present(key):
             _str_list(fm, key, problems, non_empty=False)
+    for key in OPTIONAL:
+        base = key.removesuffix("_en")
+        if present(key) and present(base) and isinstance(fm[key], list) and isinstance(fm[base], list) \
+                and len(fm[key]) != len(fm[base]):
+            problems.append(_p(f"'{key}' muss so viele Einträge haben wie '{base}'",
+                               f"'{key}' must have as many entries as '{base}'"))
     if present("topics"):
         _str_list(fm, "topics", problems, non_empty=True)
     if present("sources"):
@@ -289,7 +302,8 @@ def programme_from(front_matter: dict[str, Any], body: str = "", path: str = "")
         required_documents=list(fm["required_documents"]), criteria=list(fm["criteria"]),
         topics=list(fm["topics"]), sources=[s.strip() for s in fm["sources"]],
         last_checked=_iso(fm["last_checked"]) or "", uncertain=list(fm.get("uncertain") or []),
-        title=fm.get("title") or fm["name"], type="funding", path=path, body=body)
+        title=fm.get("title") or fm["name"], type="funding", path=path, body=body,
+        required_documents_en=list(fm.get("required_documents_en") or []), criteria_en=list(fm.get("criteria_en") or []))
 
 
 def parse_programme(text: str, path: str = "") -> tuple[Programme | None, list[str]]:
