@@ -12,13 +12,8 @@ foreign page is served from http://127.0.0.1:OTHER_PORT: another site for the br
 from __future__ import annotations
 
 import http.server
-import os
 import re
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -26,7 +21,8 @@ from pathlib import Path
 import pytest
 from conftest import ARTIFACTS, run_cli
 from filemakers import make_slow_render_pdf
-from test_ui_browser import CHROMIUM, CHROMIUM_ARGS, _get, _wait_idle
+from serving import chromium, serve
+from test_ui_browser import _wait_idle
 
 from assistant import auth, config
 
@@ -43,57 +39,10 @@ BOMB = ("---\n" + 'lol0: &a0 ["LOL", "LOL", "LOL", "LOL", "LOL", "LOL", "LOL", "
         + "---\n# Lachgasprogramm\n\nDas Lachgasprogramm fördert Heiterkeit in Kommunen.\n")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _serve(base: Path, data: Path, model: Path, extra: list[str], log_name: str):
-    port = _free_port()
-    env = {**os.environ, "GRADIO_TEMP_DIR": str(base / "gradio"), "MPLCONFIGDIR": str(base / "mpl"),
-           "PILOT_ASSISTANT_LLM__MAX_TOKENS": "60", "PILOT_ASSISTANT_INGEST__WORKERS": "1"}
-    log = open(ARTIFACTS / log_name, "w")
-    exe = Path(sys.executable).with_name("pilot-assistant")
-    proc = subprocess.Popen([str(exe), "serve", "--data-dir", str(data), "--model", str(model), "--threads", "1",
-                             "--port", str(port), *extra], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=base,
-                            start_new_session=True)
-    deadline = time.time() + 240
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            log.close()
-            pytest.fail(f"serve exited with {proc.returncode}; see {ARTIFACTS / log_name}")
-        try:
-            if _get(f"http://127.0.0.1:{port}/login", timeout=2) in (200, 303, 401, 403, 405):
-                break
-        except OSError:
-            pass
-        time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail(f"serve did not answer; see {ARTIFACTS / log_name}")
-    return proc, port, log
-
-
-def _stop(proc, log) -> None:
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-    log.close()
-
-
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} fehlt (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
@@ -115,10 +64,9 @@ def pw(tmp_path_factory, test_model_path):
     idea = runner.Idea(title="Sanierung Freibad", description="Das Freibad braucht neue Becken und eine "
                        "Solaranlage für das Warmwasser; die Stadt sucht Fördermittel.")
     drafts = {who: runner.start_draft(idea, "beschlussvorlage", settings, owner=who).id for who in ("anna", "bernd")}
-    proc, port, log = _serve(base, data, test_model_path, ["--auth-file", str(users)], "ui-access-pw.log")
-    yield {"url": f"http://localhost:{port}/", "port": port, "data": data, "users": users, "base": base,
-           "drafts": drafts}
-    _stop(proc, log)
+    with serve(base, data, test_model_path, log_name="ui-access-pw.log", extra=["--auth-file", str(users)]) as srv:
+        yield {"url": f"http://localhost:{srv.port}/", "port": srv.port, "data": data, "users": users, "base": base,
+               "drafts": drafts}
 
 
 @pytest.fixture(scope="module")
@@ -430,10 +378,9 @@ def proxied(tmp_path_factory, test_model_path):
         (folder / name).write_text((text + "\n") * 3, encoding="utf-8")
         out = run_cli("ingest", str(folder), "--collection", coll, "--data-dir", str(data))
         assert out.returncode == 0, out.stderr
-    proc, port, log = _serve(base, data, test_model_path, ["--identity", "proxy", "--trusted-proxy", "127.0.0.1"],
-                             "ui-access-proxy.log")
-    yield {"url": f"http://127.0.0.1:{port}/", "data": data}
-    _stop(proc, log)
+    with serve(base, data, test_model_path, log_name="ui-access-proxy.log",
+               extra=["--identity", "proxy", "--trusted-proxy", "127.0.0.1"]) as srv:
+        yield {"url": srv.url, "data": data}
 
 
 def test_two_people_through_the_proxy_see_only_their_conversations_and_collections(proxied, browser):

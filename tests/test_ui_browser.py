@@ -8,13 +8,8 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import re
-import signal
 import socket
-import subprocess
-import sys
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -23,15 +18,11 @@ from urllib.parse import quote
 import pytest
 from conftest import ARTIFACTS, ROOT
 from filemakers import make_pdf
+from serving import chromium, serve
+from serving import http_status as _get
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
-# stack.md 2c/2d: no bare --disable-features (it would replace Playwright's own list);
-# the resolver rule keeps chromium's background calls from resolving anything
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost"]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 FACT_PAGES = [
     "Mobilitätskonzept der Stadt Musterhausen\n\nEinleitung: Ziele für Rad- und Fußverkehr bis 2030.",
@@ -42,20 +33,6 @@ FACT_PAGES = [
 TITLE = "Mobilitätskonzept Musterhausen"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _get(url: str, timeout: float = 5.0) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return r.status
-    except urllib.error.HTTPError as e:
-        return e.code
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, test_model_path):
     """A real `pilot-assistant serve` on a free loopback port, default host, fresh data dir."""
@@ -63,36 +40,8 @@ def server(tmp_path_factory, test_model_path):
     data = base / "data"
     (data / "documents" / "default").mkdir(parents=True)
     (data / "documents" / "default" / "probe.txt").write_text("erlaubt\n")   # positive control for /file=
-    port = _free_port()
-    env = {**os.environ, "GRADIO_TEMP_DIR": str(base / "gradio"), "MPLCONFIGDIR": str(base / "mpl"),
-           "PILOT_ASSISTANT_LLM__MAX_TOKENS": "120", "PILOT_ASSISTANT_INGEST__WORKERS": "1"}
-    log = open(ARTIFACTS / "ui-serve.log", "w")
-    exe = Path(sys.executable).with_name("pilot-assistant")
-    proc = subprocess.Popen([str(exe), "serve", "--data-dir", str(data), "--model", str(test_model_path),
-                             "--threads", "1", "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=base, start_new_session=True)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"serve exited with {proc.returncode}; see {ARTIFACTS / 'ui-serve.log'}")
-        try:
-            if _get(url, timeout=2) == 200:
-                break
-        except OSError:
-            pass
-        time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail(f"serve did not answer on {url}; see {ARTIFACTS / 'ui-serve.log'}")
-    yield {"url": url, "port": port, "data": data, "proc": proc}
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-    log.close()
+    with serve(base, data, test_model_path, log_name="ui-serve.log", max_tokens=120) as srv:
+        yield {"url": srv.url, "port": srv.port, "data": data, "proc": srv.proc}
 
 
 # --- web surface -------------------------------------------------------------------------
@@ -216,13 +165,8 @@ def test_known_file_routes_are_the_ones_probed(bare_settings):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} fehlt (apt-get install chromium); Playwright's own browser download is not used")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def _shot(page, name: str, *, docs: bool = False) -> None:

@@ -3,18 +3,12 @@ the cited page of a step, the open tasks. `pilot-assistant serve` runs on a copy
 starter corpus's council index (the session fixture ``council_index``)."""
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
-from conftest import ARTIFACTS
-from test_ui_browser import _free_port, _get, _shot, browser  # noqa: F401  (the browser fixture)
+from serving import serve
+from test_ui_browser import _shot, browser  # noqa: F401  (the browser fixture)
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -24,36 +18,8 @@ def served(tmp_path_factory, council_index, test_model_path):
     base = tmp_path_factory.mktemp("ui-council")
     data = base / "data"
     shutil.copytree(council_index, data)
-    port = _free_port()
-    env = {**os.environ, "GRADIO_TEMP_DIR": str(base / "gradio"), "MPLCONFIGDIR": str(base / "mpl"),
-           "PILOT_ASSISTANT_LLM__MAX_TOKENS": "60"}
-    log = open(ARTIFACTS / "ui-council-serve.log", "w")
-    exe = Path(sys.executable).with_name("pilot-assistant")
-    proc = subprocess.Popen([str(exe), "serve", "--data-dir", str(data), "--model", str(test_model_path),
-                             "--threads", "1", "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=base, start_new_session=True)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"serve exited with {proc.returncode}; see {ARTIFACTS / 'ui-council-serve.log'}")
-        try:
-            if _get(url, timeout=2) == 200:
-                break
-        except OSError:
-            pass
-        time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail(f"serve did not answer on {url}")
-    yield url
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-    log.close()
+    with serve(base, data, test_model_path, log_name="ui-council-serve.log") as srv:
+        yield srv.url
 
 
 def test_search_timeline_cited_page_and_open_tasks(served, browser):  # noqa: F811

@@ -3,17 +3,14 @@ Beschlussvorlage; she cannot release her own sections; Bernd opens her draft for
 releases every section, and the exported file no longer carries the "ENTWURF" watermark."""
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
-import time
 import urllib.parse
 from pathlib import Path
 
 import pytest
 from conftest import ARTIFACTS
-from test_ui_browser import CHROMIUM, CHROMIUM_ARGS, _free_port, _get
+from serving import chromium, serve
 
 from assistant import auth
 
@@ -27,47 +24,19 @@ def server(tmp_path_factory, test_model_path):
     users = base / "users.txt"
     for name, password in USERS.items():
         auth.set_password(users, name, password)
-    port = _free_port()
-    env = {**os.environ, "GRADIO_TEMP_DIR": str(base / "gradio"), "MPLCONFIGDIR": str(base / "mpl"),
-           "PILOT_ASSISTANT_LLM__MAX_TOKENS": "48"}
-    log = open(ARTIFACTS / "ui-draft-serve.log", "w")
     exe = Path(sys.executable).with_name("pilot-assistant")
     for name in USERS:   # drafting and the four-eyes review are the editors' work
         subprocess.run([str(exe), "user", "set", name, "--role", "editor", "--data-dir", str(base / "data")],
-                       check=True, env=env, cwd=base, capture_output=True)
-    proc = subprocess.Popen([str(exe), "serve", "--data-dir", str(base / "data"), "--model", str(test_model_path),
-                             "--threads", "1", "--port", str(port), "--auth-file", str(users)],
-                            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=base, start_new_session=True)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"serve exited with {proc.returncode}; see {ARTIFACTS / 'ui-draft-serve.log'}")
-        try:
-            if _get(url + "config", timeout=2) in (200, 401, 403):
-                break
-        except OSError:
-            pass
-        time.sleep(0.5)
-    yield {"url": url, "data": base / "data"}
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-    log.close()
+                       check=True, cwd=base, capture_output=True)
+    with serve(base, base / "data", test_model_path, log_name="ui-draft-serve.log", max_tokens=48,
+               extra=["--auth-file", str(users)]) as srv:
+        yield {"url": srv.url, "data": base / "data"}
 
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} fehlt (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def login(browser, url: str, name: str):

@@ -2,17 +2,11 @@
 configured (a real WebDAV server on loopback), driven by Debian chromium through Playwright."""
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import pytest
 from conftest import ARTIFACTS
 from draftkit import filled_draft
-from test_ui_browser import CHROMIUM, CHROMIUM_ARGS, _free_port, _get, _wait_idle
+from serving import chromium, serve
+from test_ui_browser import _wait_idle
 
 from assistant import config
 from tests.webdav_server import NextcloudDav
@@ -28,48 +22,19 @@ def setup(tmp_path_factory, test_model_path):
     data = base / "data"
     settings = config.load({"data_dir": str(data)}, environ={}, config_file=base / "none.toml")
     draft = filled_draft(settings)
-    port = _free_port()
-    env = {**os.environ, "GRADIO_TEMP_DIR": str(base / "gradio"), "MPLCONFIGDIR": str(base / "mpl"),
-           "PILOT_ASSISTANT_WEBDAV__SAVE_TO": dav.url("pilot", "Entwürfe").replace("http://", "webdav+http://"),
+    env = {"PILOT_ASSISTANT_WEBDAV__SAVE_TO": dav.url("pilot", "Entwürfe").replace("http://", "webdav+http://"),
            "PILOT_ASSISTANT_WEBDAV__USER": "pilot", "PILOT_ASSISTANT_WEBDAV_PASSWORD": PASSWORD}
-    log = open(ARTIFACTS / "ui-opendesk-serve.log", "w")
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("pilot-assistant")), "serve", "--data-dir", str(data),
-                             "--model", str(test_model_path), "--threads", "1", "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=base, start_new_session=True)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"serve exited with {proc.returncode}; see {ARTIFACTS / 'ui-opendesk-serve.log'}")
-        try:
-            if _get(url, timeout=2) == 200:
-                break
-        except OSError:
-            pass
-        time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("serve did not answer")
-    yield {"url": url, "dav": dav, "draft": draft}
-    proc.send_signal(signal.SIGINT)
     try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-    log.close()
-    dav.stop()
+        with serve(base, data, test_model_path, log_name="ui-opendesk-serve.log", env=env) as srv:
+            yield {"url": srv.url, "dav": dav, "draft": draft}
+    finally:
+        dav.stop()
 
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} fehlt (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def test_save_to_opendesk_shows_the_saved_path(setup, browser):
