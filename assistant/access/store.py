@@ -116,11 +116,12 @@ class AccessStore:
                        " created_by) VALUES(?,?,?,?,?,?)",
                        (DEFAULT_COLLECTION, json.dumps([EVERYONE]), json.dumps([EVERYONE]),
                         "Standardsammlung", time.time(), "migration"))
-        db.execute("INSERT OR REPLACE INTO meta VALUES('schema_version', ?)", (str(SCHEMA_VERSION),))
+        if version != SCHEMA_VERSION:   # opening an up-to-date store writes nothing (a full disk still reads)
+            db.execute("INSERT OR REPLACE INTO meta VALUES('schema_version', ?)", (str(SCHEMA_VERSION),))
 
     def _error(self, exc: BaseException) -> StorageError:
-        return StorageError(f"Zugriffsdatenbank {self.path} nicht nutzbar ({exc})",
-                            f"Access database {self.path} unusable ({exc})",
+        return StorageError(f"Zugriffsdatenbank {self.path} kann nicht gelesen oder geschrieben werden ({exc})",
+                            f"Cannot write or read the access database {self.path} ({exc})",
                             "Speicherplatz und Schreibrechte des Datenverzeichnisses prüfen")
 
     @contextmanager
