@@ -115,7 +115,7 @@ sections:
 """
 ALL_STEPS = ("control", "ingest", "ask", "draft", "webdav", "eval", "doctor", "ui")
 DAV_PASSWORD = "app-passwort-egress"
-DAV_DOC = "0263-2026_antwort-informationssicherheit-grundschutz.md"   # not in the ingest step
+DAV_DOC = "0188-2026_mitteilung-opendesk-evaluation.pdf"   # not in the ingest step
 
 
 class StepFailed(Exception):
@@ -169,12 +169,13 @@ class Workflow:
         return env
 
     # ------------------------------------------------------------------ running processes
-    def _argv(self, name: str, argv: list[str]) -> tuple[list[str], Path | None]:
+    def _argv(self, name: str, argv: list[str], *, calls: str = "") -> tuple[list[str], Path | None]:
         if not self.strace:
             return argv, None
         trace = self.traces / f"{name}.trace"
         trace.unlink(missing_ok=True)
-        return isolation.trace_argv(argv, trace), trace
+        extra = {"calls": f"{isolation.TRACE_CALLS},{calls},execve"} if calls else {}
+        return isolation.trace_argv(argv, trace, **extra), trace
 
     def run(self, name: str, *cli: str, product: bool = True, argv: list[str] | None = None,
             expect_json: bool = True, timeout: float | None = None) -> dict:
@@ -296,7 +297,9 @@ class Workflow:
         port = _free_port()
         argv = [str(EXE), "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(self.data),
                 "--model", self.model, "--threads", "1"]
-        full, trace = self._argv("serve", argv)
+        # bind too: the listening socket shows that strace saw the server's sockets at all (the
+        # server connects nowhere by itself, so its trace would otherwise hold no socket call)
+        full, trace = self._argv("serve", argv, calls="bind")
         step = {"name": "serve", "argv": argv, "product": True, "trace": str(trace) if trace else None}
         self.steps.append(step)
         log = open(self.logs / "serve.out", "w")
