@@ -17,7 +17,7 @@ PKG = ROOT / "assistant"
 LEVELS = {"": 0, "runtime": 1, "index": 2, "access": 3, "ingest": 4, "council": 5, "sources": 5, "answer": 6,
           "funding": 6, "drafting": 7, "evaluation": 8, "privacy": 8, "ui": 9, "cli": 10}   # `serve` starts the UI
 TOP_LEVEL_MODULES = {"__init__", "__main__", "config", "errors", "types", "text", "frontmatter", "sovereign",
-                     "auth", "history", "fsutil"}
+                     "auth", "history", "fsutil", "ical"}
 
 
 def _module(path: Path) -> str:

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
+from .. import ical
 from ..config import Settings
 from .extract import category_of
 from .mapping import Obj
@@ -246,23 +246,10 @@ def uid(task: OpenTask) -> str:
 def tasks_ics(tasks: list[OpenTask], *, reminder_days: int | None = 14, stamp: dt.datetime | None = None) -> bytes:
     """One all-day event per open task on its due date; the UID stays the same across exports,
     so importing an updated file moves an event instead of adding a copy."""
-    from icalendar import Alarm, Calendar, Event
-
-    stamp = (stamp or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc).replace(microsecond=0)
-    cal = Calendar()
-    cal.add("prodid", f"-//Pilot Assistant//Ratsauftraege {__version__}//DE")
-    cal.add("version", "2.0")
-    cal.add("calscale", "GREGORIAN")
-    cal.add("x-wr-calname", "Offene Ratsaufträge")
+    stamp = ical.stamp_of(stamp)
+    cal = ical.calendar("Offene Ratsaufträge", "Ratsauftraege")
     for t in tasks:
-        due = dt.date.fromisoformat(t.due)
-        event = Event()
-        event.add("uid", uid(t))
-        event.add("dtstamp", stamp)
-        event.add("dtstart", due)
-        event.add("dtend", due + dt.timedelta(days=1))
         short = t.task if len(t.task) <= 80 else t.task[:79] + "…"
-        event.add("summary", f"Ratsauftrag {t.reference}: {short}")
         lines = [t.task, f"Vorgang: {t.reference} – {t.title}"]
         if t.resolved_on:
             lines.append(f"Beschluss vom {t.resolved_on}" + (f" ({t.organization})" if t.organization else "")
@@ -270,24 +257,13 @@ def tasks_ics(tasks: list[OpenTask], *, reminder_days: int | None = 14, stamp: d
         if t.recurring:
             lines.append(f"Wiederkehrend: {t.recurring}")
         lines.append(f"Fundstelle: {Path(t.source).name}" + (f", Seite {t.page}" if t.page else ""))
-        event.add("description", "\n".join(lines))
-        event.add("categories", ["Ratsauftrag"])
-        event.add("transp", "TRANSPARENT")
-        if reminder_days:
-            alarm = Alarm()
-            alarm.add("action", "DISPLAY")
-            alarm.add("description", f"In {reminder_days} Tagen fällig: Ratsauftrag {t.reference}")
-            alarm.add("trigger", dt.timedelta(days=-reminder_days))
-            event.add_component(alarm)
-        cal.add_component(event)
+        ical.all_day(cal, uid=uid(t), stamp=stamp, day=dt.date.fromisoformat(t.due),
+                     summary=f"Ratsauftrag {t.reference}: {short}", description="\n".join(lines),
+                     category="Ratsauftrag", reminder_days=reminder_days,
+                     reminder=f"In {reminder_days} Tagen fällig: Ratsauftrag {t.reference}")
     return cal.to_ical()
 
 
 def write_ics(path: str | Path, tasks: list[OpenTask], **kwargs) -> Path:
     """The calendar of ``tasks`` written crash-safe to ``path``."""
-    from ..fsutil import atomic_write
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, tasks_ics(tasks, **kwargs))
-    return path
+    return ical.write(path, tasks_ics(tasks, **kwargs))

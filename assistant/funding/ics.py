@@ -9,14 +9,11 @@ import datetime as dt
 from pathlib import Path
 from typing import Iterable
 
-from icalendar import Alarm, Calendar, Event
-
-from .. import __version__
+from .. import ical
 from .finance import euro, percent
 from .finder import FIELD_LABELS
 from .programmes import Programme
 
-PRODID = f"-//Pilot Assistant//Foerderfristen {__version__}//DE"
 UID_DOMAIN = "pilot-assistant.local"
 
 
@@ -51,41 +48,20 @@ def deadlines_ics(programmes: Iterable[Programme], *, today: dt.date | None = No
                   stamp: dt.datetime | None = None) -> bytes:
     """The calendar as bytes. ``stamp`` (DTSTAMP, UTC) and ``today`` are injectable for tests."""
     today = today or dt.date.today()
-    stamp = (stamp or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc).replace(microsecond=0)
-    cal = Calendar()
-    cal.add("prodid", PRODID)
-    cal.add("version", "2.0")
-    cal.add("calscale", "GREGORIAN")
-    cal.add("x-wr-calname", "Förderfristen")
+    stamp = ical.stamp_of(stamp)
+    cal = ical.calendar("Förderfristen", "Foerderfristen")
     for p in exportable(programmes, today, include_closed):
         day = p.deadline_date
-        event = Event()
-        event.add("uid", uid(p))
-        event.add("dtstamp", stamp)
-        event.add("dtstart", day)                       # a date value makes it all-day
-        event.add("dtend", day + dt.timedelta(days=1))
-        event.add("summary", f"Förderfrist: {p.name}")
         notes = [n for n, on in (("Achtung: Frist unsicher", p.is_uncertain("deadline")),
                                  ("Programm geschlossen / Frist abgelaufen", day < today or p.status == "closed"))
                  if on]
-        event.add("description", "\n".join([*notes, description(p)]))
-        event.add("categories", ["Förderfrist"])
-        event.add("transp", "TRANSPARENT")              # a deadline does not block the day
-        if p.sources:
-            event.add("url", p.sources[0])
-        if reminder_days:
-            alarm = Alarm()
-            alarm.add("action", "DISPLAY")
-            alarm.add("description", f"In {reminder_days} Tagen: Förderfrist {p.name}")
-            alarm.add("trigger", dt.timedelta(days=-reminder_days))
-            event.add_component(alarm)
-        cal.add_component(event)
+        ical.all_day(cal, uid=uid(p), stamp=stamp, day=day, summary=f"Förderfrist: {p.name}",
+                     description="\n".join([*notes, description(p)]), category="Förderfrist",
+                     reminder_days=reminder_days, reminder=f"In {reminder_days} Tagen: Förderfrist {p.name}",
+                     url=p.sources[0] if p.sources else "")
     return cal.to_ical()
 
 
 def write_ics(path: str | Path, programmes: Iterable[Programme], **kwargs) -> Path:
-    """Write :func:`deadlines_ics` to ``path`` (folders created); returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(deadlines_ics(programmes, **kwargs))
-    return path
+    """Write :func:`deadlines_ics` to ``path`` (crash-safe, folders created); returns the path."""
+    return ical.write(path, deadlines_ics(programmes, **kwargs))
