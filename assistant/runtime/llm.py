@@ -225,11 +225,7 @@ def yes_probability(llm: BaseChatModel, messages: list[BaseMessage]) -> float:
     except BackendUnavailable:
         raise
     except Exception as exc:
-        name = type(exc).__name__
-        if any(s in name for s in ("Connect", "Timeout", "ResponseError", "RemoteProtocol", "ReadError")):
-            raise BackendUnavailable(f"Das Sprachmodell antwortet nicht ({name}: {exc})",
-                                     f"The language model does not answer ({name}: {exc})",
-                                     "Backend prüfen (`pilot-assistant doctor`) und erneut fragen") from None
+        _raise_if_unreachable(exc, "antwortet nicht", "does not answer")
         raise
     entries = (msg.response_metadata or {}).get("logprobs") or []
     yes = no = 0.0
@@ -254,9 +250,15 @@ def stream_text(llm: BaseChatModel, messages: list[BaseMessage]) -> Iterator[str
     except BackendUnavailable:
         raise
     except Exception as exc:
-        name = type(exc).__name__
-        if any(s in name for s in ("Connect", "Timeout", "ResponseError", "RemoteProtocol", "ReadError")):
-            raise BackendUnavailable(f"Das Sprachmodell ist während der Antwort ausgefallen ({name}: {exc})",
-                                     f"The language model failed mid-answer ({name}: {exc})",
-                                     "Backend prüfen (`pilot-assistant doctor`) und erneut fragen") from None
+        _raise_if_unreachable(exc, "ist während der Antwort ausgefallen", "failed mid-answer")
         raise
+
+
+def _raise_if_unreachable(exc: Exception, what_de: str, what_en: str) -> None:
+    """A connection failure of any backend (httpx, ollama) becomes BackendUnavailable with a fix;
+    anything else is the caller's to re-raise."""
+    name = type(exc).__name__
+    if any(s in name for s in ("Connect", "Timeout", "ResponseError", "RemoteProtocol", "ReadError")):
+        raise BackendUnavailable(f"Das Sprachmodell {what_de} ({name}: {exc})",
+                                 f"The language model {what_en} ({name}: {exc})",
+                                 "Backend prüfen (`pilot-assistant doctor`) und erneut fragen") from None
