@@ -144,6 +144,12 @@ def readable(st, filters: Filters | None):
     return ok
 
 
+def only_readable(tr: Trace, ok) -> Trace:
+    """The trace without the steps and candidates whose document ``ok`` (see :func:`readable`) refuses."""
+    return replace(tr, steps=[s for s in tr.steps if ok(s.doc_id)],
+                   candidates=[s for s in tr.candidates if ok(s.doc_id)])
+
+
 def respond(question: str, settings: Settings, *, store=None, today: dt.date | None = None,
             filters: Filters | None = None) -> Answer | None:
     """An answer from the council trace when the question asks for a procedure or the open
@@ -164,9 +170,7 @@ def respond(question: str, settings: Settings, *, store=None, today: dt.date | N
                     return None
                 answer = answer_from_tasks(tasks, today, st)
             else:
-                tr = trace(wanted or question, settings, store=st, today=today)
-                tr = replace(tr, steps=[s for s in tr.steps if ok(s.doc_id)],
-                             candidates=[s for s in tr.candidates if ok(s.doc_id)])
+                tr = only_readable(trace(wanted or question, settings, store=st, today=today), ok)
                 if not tr.steps and not tr.candidates:
                     return None
                 answer = answer_from_trace(tr, st)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -122,9 +121,7 @@ def build(ctx: UIContext) -> None:
         try:
             with ctx.store() as store:   # steps in collections the person may not read are left out
                 ok = procedures.readable(store, ctx.filters(ctx.person(request)))
-                tr = trace(text or "", ctx.settings, store=store)
-                tr = replace(tr, steps=[s for s in tr.steps if ok(s.doc_id)],
-                             candidates=[s for s in tr.candidates if ok(s.doc_id)])
+                tr = procedures.only_readable(trace(text or "", ctx.settings, store=store), ok)
         except UserError as exc:   # the message repeats the query: inert text
             return {**empty, note: f"⚠️ **{sources.plain(exc.de)}**" + (f"  \nAbhilfe: {sources.plain(exc.fix)}"
                                                                         if exc.fix else "")}

@@ -163,8 +163,13 @@ def build(ctx: UIContext) -> None:
     upload_btn.click(upload, [files, collection, doc_type], [upload_note, result, files, *listing_outputs],
                      concurrency_id="ingest", concurrency_limit=1)
 
-    def pick_source(person, key: str | None) -> str | None:
-        return next((r.source for r in readable_records(person) if doc_key(r.source) == key), None) if key else None
+    def pick_source(person, key: str | None) -> str:
+        """The chosen document's source, among those ``person`` may read; raises when it is gone."""
+        source = next((r.source for r in readable_records(person) if doc_key(r.source) == key), None) if key else None
+        if source is None:
+            raise UserError("Dieses Dokument ist nicht (mehr) im Index.", "Not indexed (any more).",
+                            "Liste aktualisieren")
+        return source
 
     def delete(key: str | None, request: gr.Request):
         if not key:
@@ -172,9 +177,6 @@ def build(ctx: UIContext) -> None:
         try:
             person = ctx.person(request)
             source = pick_source(person, key)
-            if source is None:
-                raise UserError("Dieses Dokument ist nicht (mehr) im Index.", "Not indexed (any more).",
-                                "Liste aktualisieren")
             with ctx.store() as store:
                 done = uploads.remove_document(source, ctx.settings, store=store, person=person)
         except UserError as exc:
@@ -191,9 +193,6 @@ def build(ctx: UIContext) -> None:
         try:
             person = ctx.person(request)
             source = pick_source(person, key)
-            if source is None:
-                raise UserError("Dieses Dokument ist nicht (mehr) im Index.", "Not indexed (any more).",
-                                "Liste aktualisieren")
             uploads.confirm_metadata(source, ctx.settings, person)
         except UserError as exc:
             return {delete_note: notice(exc), **listing(request)}
