@@ -32,7 +32,7 @@ from ..index.store import open_store
 from ..runtime import llm
 from ..types import Chunk, Hit
 from . import profile as profiles
-from . import record, review, templates, verify
+from . import quotes, record, review, templates, verify
 from .beschlusslage import add_beschlusslage
 from .facts import allowed_text, check_requirements, facts_lines, fill, project_block, refresh
 from .finish import finish_section
@@ -48,7 +48,7 @@ PER_DOC = 2                    # passages per document, so one long guideline ca
 # words every project shares: they say nothing about whether a passage is about *this* project
 GENERIC = T.stems("Pilotprojekt Projekt Vorhaben Pilot Stadt Kommune Verwaltung Einführung Erprobung Beschäftigte "
                   "Mitarbeitende Nutzung Lösung Plattform Monate Budget Euro Laufzeit souverän digital Digitalisierung "
-                  "Amt Bürger Bürgerinnen neue neuer neues")
+                  "Amt Bürger Bürgerinnen neue neuer neues") | {T.fold(w) for w in T.STOPWORDS}   # "für" folds to "fuer"
 MIN_SHARED = 2                 # distinctive project words a passage must share to count as evidence
 # a section needs a few sentences of evidence, not a chat answer's: each prompt character costs time
 # to first token on 2 busy cores (≈ 200 s for 1,600 characters of sources at a load of 12)
@@ -405,8 +405,10 @@ def run_sections(draft: Draft, settings: Settings, *, section_ids: list[str] | N
             finish_section(sec, tsec, raw, hits, f"{project}\n{facts}", dropped, truncated=pieces >= budget - 1)
             check_section(sec, {h.chunk.chunk_id: h.chunk.text for h in hits}, allowed, draft.language,
                           project, draft.idea.duration_months)
-            if sec.status == "failed" and sec.removed:
-                sec.status, sec.error = "drafted", ""   # nothing survived the checks: an empty, flagged section
+            if draft.language == "de" and tsec.source_types:
+                quotes.add_quotes(sec, hits, queries[0], terms, topic=section_topic(tsec))
+            if sec.status == "failed" and (sec.removed or sec.text):
+                sec.status, sec.error = "drafted", ""   # nothing of the model's survived: flagged for the author
             add_beschlusslage(sec, draft.idea, settings, store)   # decisions on the papers the idea cites
             review.record_change(draft, sec, user or draft.owner, "generated" if not sec.history else "regenerated")
             sec.model, sec.prompt, sec.seconds = draft.model, prompt.id, round(time.perf_counter() - t0, 2)
@@ -439,11 +441,16 @@ def evidence(draft: Draft, tsec: templates.TemplateSection, programme: Programme
     if related and "council" in tsec.source_types:
         seen = {h.chunk.chunk_id for h in hits}
         hits = [Hit(chunk=c, score=1.0, rank=0) for c in related if c.chunk_id not in seen] + hits
-    topic = T.stems(" ".join(re.sub(r"\{\w+\}", " ", q) for q in tsec.queries)) - GENERIC
-    hits = relevant_hits(hits, terms, keep=keep, topic=topic, programme_source=guideline)[: settings.retrieval.k]
+    hits = relevant_hits(hits, terms, keep=keep, topic=section_topic(tsec), programme_source=guideline)[: settings.retrieval.k]
     for n, h in enumerate(hits, 1):
         h.rank = n
     return hits, queries
+
+
+def section_topic(tsec: templates.TemplateSection) -> set[str]:
+    """The words of a section's queries that are not the project's placeholders (Datenschutz,
+    IT-Sicherheit for the section on data protection)."""
+    return T.stems(" ".join(re.sub(r"\{\w+\}", " ", q) for q in tsec.queries)) - GENERIC
 
 
 _LABEL_LINE = re.compile(r"^\s*[-*•]?\s*[^.!?\n]{0,60}:\s*(?:\[\d+\])*\s*$")
