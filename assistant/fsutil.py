@@ -3,15 +3,17 @@
 A kill, a full disk or a power cut must leave either the old file or the new one, never
 half of one. So every writer writes a temporary file beside the target, flushes it to
 disk, renames it over the target (atomic on POSIX) and flushes the directory, so the
-rename itself survives a power cut.
+rename itself survives a power cut. Small SQLite stores get the same promise from one
+short transaction per call (:func:`sqlite_transaction`).
 """
 from __future__ import annotations
 
 import contextlib
 import os
 import secrets
+import sqlite3
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 
 def fsync_dir(path: Path) -> None:
@@ -67,3 +69,33 @@ def atomic_write(target: str | Path, data: str | bytes, *, mode: int | None = No
     with atomic_path(target, mode=mode) as tmp, open(tmp, "wb") as fh:
         fh.write(raw)
     return target
+
+
+@contextlib.contextmanager
+def sqlite_transaction(path: str | Path, error: Callable[[BaseException], Exception], *, write: bool = True,
+                       pragmas: tuple[str, ...] = ()) -> Iterator[sqlite3.Connection]:
+    """One short connection (web handlers run in many threads), inside ``BEGIN IMMEDIATE`` …
+    ``COMMIT`` when ``write``; anything raised rolls back, so a failed call leaves the store as
+    it was. SQLite errors come out as ``error(exc)`` (the store's own bilingual message)."""
+    try:
+        db = sqlite3.connect(path, timeout=30, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise error(exc) from None
+    try:
+        for pragma in pragmas:
+            db.execute(f"PRAGMA {pragma}")
+        if write:
+            db.execute("BEGIN IMMEDIATE")
+        yield db
+        if write:
+            db.execute("COMMIT")
+    except sqlite3.Error as exc:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise error(exc) from None
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    finally:
+        db.close()

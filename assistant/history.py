@@ -16,13 +16,13 @@ import sqlite3
 import threading
 import time
 import uuid
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, ContextManager
 
 from .config import Settings
 from .errors import StorageError, UsageError
+from .fsutil import sqlite_transaction
 
 LOCAL_USER = "lokal"
 TITLE_CHARS = 80
@@ -110,29 +110,9 @@ class History:
                             f"Cannot write the chat history in {self.path} ({exc})",
                             "Speicherplatz und Schreibrechte des Datenverzeichnisses prüfen")
 
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
+    def _db(self) -> ContextManager[sqlite3.Connection]:
         # one short connection per call: Gradio runs handlers in many threads
-        try:
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise self._error(exc) from None
-        try:
-            db.execute("PRAGMA foreign_keys=ON")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("BEGIN IMMEDIATE")
-            yield db
-            db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise self._error(exc) from None
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-        finally:
-            db.close()
+        return sqlite_transaction(self.path, self._error, pragmas=("foreign_keys=ON", "synchronous=NORMAL"))
 
     # --- conversations -------------------------------------------------------------------
     def create(self, user: str, title: str = "", *, now: float | None = None) -> str:

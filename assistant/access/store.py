@@ -14,12 +14,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import ContextManager
 
 from ..errors import StorageError
+from ..fsutil import sqlite_transaction
 from .person import EVERYONE
 
 SCHEMA_VERSION = 1
@@ -124,28 +124,8 @@ class AccessStore:
                             f"Cannot write or read the access database {self.path} ({exc})",
                             "Speicherplatz und Schreibrechte des Datenverzeichnisses prüfen")
 
-    @contextmanager
-    def _db(self, write: bool = False) -> Iterator[sqlite3.Connection]:
-        try:
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise self._error(exc) from None
-        try:
-            if write:
-                db.execute("BEGIN IMMEDIATE")
-            yield db
-            if write:
-                db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise self._error(exc) from None
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-        finally:
-            db.close()
+    def _db(self, write: bool = False) -> ContextManager[sqlite3.Connection]:
+        return sqlite_transaction(self.path, self._error, write=write)
 
     # --- collections ---------------------------------------------------------------------
     @staticmethod
