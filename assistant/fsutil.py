@@ -9,6 +9,7 @@ short transaction per call (:func:`sqlite_transaction`).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import secrets
 import sqlite3
@@ -99,3 +100,16 @@ def sqlite_transaction(path: str | Path, error: Callable[[BaseException], Except
         raise
     finally:
         db.close()
+
+
+@contextlib.contextmanager
+def exclusive(lock_file: str | Path, busy: Exception) -> Iterator[None]:
+    """Hold ``lock_file`` exclusively for the block, or raise ``busy`` at once when another
+    process holds it (a second sync of the same thing must not wait behind the first, nor run
+    beside it). The kernel frees the lock when the holder dies, so a killed run blocks nothing."""
+    with open(lock_file, "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise busy from None
+        yield

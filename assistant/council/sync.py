@@ -27,18 +27,17 @@ Layout under ``<data_dir>/oparl/``::
 """
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, ContextManager
 from urllib.parse import urljoin
 
 import yaml
 
 from ..config import Settings
 from ..errors import UsageError, UserError
+from ..fsutil import exclusive
 from .client import CHANGED, NOT_MODIFIED, FetchError, OParlClient, read_json, write_if_different, write_json
 from .mapping import (
     Obj,
@@ -102,16 +101,10 @@ def load_state(path: Path) -> dict:
     return state
 
 
-@contextlib.contextmanager
-def _lock(path: Path) -> Iterator[None]:
-    with open(path, "a") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise UsageError("Ein anderer OParl-Abgleich läuft bereits für dieses Datenverzeichnis",
-                             "Another OParl sync is running on this data dir",
-                             "Warten, bis er fertig ist (ein abgebrochener setzt beim nächsten Start fort)") from None
-        yield
+def _lock(path: Path) -> ContextManager[None]:
+    return exclusive(path, UsageError("Ein anderer OParl-Abgleich läuft bereits für dieses Datenverzeichnis",
+                                      "Another OParl sync is running on this data dir",
+                                      "Warten, bis er fertig ist (ein abgebrochener setzt beim nächsten Start fort)"))
 
 
 def _unreachable(what: str, exc: Exception) -> UserError:

@@ -18,21 +18,19 @@ Layout under ``<data_dir>/webdav/<host>/<key>/`` (key: hash of folder URL and us
 """
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import fcntl
 import hashlib
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, ContextManager
 
 import yaml
 
 from ..config import Settings, SourceSettings
 from ..errors import UsageError
-from ..fsutil import atomic_write
+from ..fsutil import atomic_write, exclusive
 from .access import bind_collection
 from .webdav import Credentials, DavError, Entry, FileProblem, Folder, display_path, normalize_url, read_password
 
@@ -120,16 +118,10 @@ def state_dir(settings: Settings, folder_url: str, user: str) -> Path:
     return Path(settings.data_dir).resolve() / "webdav" / host / key
 
 
-@contextlib.contextmanager
-def _lock(path: Path) -> Iterator[None]:
-    with open(path, "a") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise UsageError("Ein anderer Abgleich dieses Ordners läuft bereits",
-                             "another sync of this folder is running",
-                             "Warten, bis er fertig ist (ein abgebrochener setzt beim nächsten Start fort)") from None
-        yield
+def _lock(path: Path) -> ContextManager[None]:
+    return exclusive(path, UsageError("Ein anderer Abgleich dieses Ordners läuft bereits",
+                                      "another sync of this folder is running",
+                                      "Warten, bis er fertig ist (ein abgebrochener setzt beim nächsten Start fort)"))
 
 
 def _read_state(path: Path) -> dict:
