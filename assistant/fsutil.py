@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import secrets
 import sqlite3
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 
 def fsync_dir(path: Path) -> None:
@@ -113,3 +114,21 @@ def exclusive(lock_file: str | Path, busy: Exception) -> Iterator[None]:
         except OSError:
             raise busy from None
         yield
+
+
+def write_limited(part: Path, chunks: Iterable[bytes], max_bytes: int, *, declared: int = 0,
+                  too_large: Callable[[str], Exception]) -> str:
+    """Stream a download into ``part`` and return its SHA-256; past ``max_bytes`` (declared by
+    the server or counted while reading: a server may lie about the length) raise
+    ``too_large("N > max Bytes")`` before the disk fills."""
+    if declared > max_bytes:
+        raise too_large(f"{declared} > {max_bytes} Bytes")
+    size, digest = 0, hashlib.sha256()
+    with open(part, "wb") as fh:
+        for chunk in chunks:
+            size += len(chunk)
+            if size > max_bytes:
+                raise too_large(f"> {max_bytes} Bytes")
+            digest.update(chunk)
+            fh.write(chunk)
+    return digest.hexdigest()

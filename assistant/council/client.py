@@ -3,7 +3,6 @@ exponential backoff on 5xx/429 and timeouts, conditional GET for files, and the 
 atomic JSON records the sync keeps between runs."""
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -13,7 +12,7 @@ from urllib.parse import urljoin, urlsplit
 
 from .. import __version__
 from ..errors import UsageError
-from ..fsutil import atomic_write, commit
+from ..fsutil import atomic_write, commit, write_limited
 from .mapping import Obj, SyncReport
 
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -151,17 +150,9 @@ class OParlClient:
                     return Download(NOT_MODIFIED, etag, last_modified)
                 if resp.status_code != 200:
                     raise FetchError(f"{url}: HTTP {resp.status_code}")
-                declared = int(resp.headers.get("content-length") or 0)
-                if declared > max_bytes:
-                    raise FetchError(f"{url}: Datei zu groß / file too large ({declared} > {max_bytes} Bytes)")
-                size, digest = 0, hashlib.sha256()
-                with open(part, "wb") as fh:
-                    for chunk in resp.iter_bytes():
-                        size += len(chunk)
-                        if size > max_bytes:
-                            raise FetchError(f"{url}: Datei zu groß / file too large (> {max_bytes} Bytes)")
-                        digest.update(chunk)
-                        fh.write(chunk)
+                digest = write_limited(part, resp.iter_bytes(), max_bytes,
+                                       declared=int(resp.headers.get("content-length") or 0),
+                                       too_large=lambda n: FetchError(f"{url}: Datei zu groß / file too large ({n})"))
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 raise _Retry(f"{type(exc).__name__}: {exc}") from None
             finally:
@@ -169,7 +160,7 @@ class OParlClient:
             got = Download(CHANGED, resp.headers.get("etag", ""), resp.headers.get("last-modified", ""))
             from ..ingest.pipeline import file_hash
 
-            if dest.exists() and file_hash(dest) == digest.hexdigest():
+            if dest.exists() and file_hash(dest) == digest:
                 part.unlink()
                 got.status = SAME
             else:

@@ -26,7 +26,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from .. import __version__
 from ..errors import UsageError, UserError
-from ..fsutil import commit
+from ..fsutil import commit, write_limited
 
 PASSWORD_ENV = "PILOT_ASSISTANT_WEBDAV_PASSWORD"
 NEXTCLOUD_FILES = "/remote.php/dav/files/"
@@ -346,18 +346,10 @@ class Folder:
                     raise HTTPError(resp)   # the login or the server: the whole run stops (after retries)
                 if resp.status_code != 200:   # this file only: gone meanwhile, locked, not downloadable
                     raise FileProblem(f"HTTP {resp.status_code}")
-                declared = int(resp.headers.get("content-length") or 0)
-                if declared > max_bytes:
-                    raise FileProblem(f"Datei zu groß / file too large ({declared} > {max_bytes} Bytes)")
-                size, digest = 0, hashlib.sha256()
-                with open(part, "wb") as fh:
-                    for chunk in resp.iter_bytes():
-                        size += len(chunk)
-                        if size > max_bytes:
-                            raise FileProblem(f"Datei zu groß / file too large (> {max_bytes} Bytes)")
-                        digest.update(chunk)
-                        fh.write(chunk)
-                return etag_value(resp.headers.get("oc-etag") or resp.headers.get("etag")), digest.hexdigest()
+                digest = write_limited(part, resp.iter_bytes(), max_bytes,
+                                       declared=int(resp.headers.get("content-length") or 0),
+                                       too_large=lambda n: FileProblem(f"Datei zu groß / file too large ({n})"))
+                return etag_value(resp.headers.get("oc-etag") or resp.headers.get("etag")), digest
         try:
             with self._explained("Datei laden", "downloading", rel):
                 etag, digest = self._retry(once)
