@@ -147,6 +147,24 @@ def test_sentences_with_invented_numbers_names_or_unsupported_citations_are_remo
     assert len(v.removed) == 3 and all(" — " in r for r in v.removed)
 
 
+def test_the_task_or_a_source_title_written_back_is_removed_a_title_inside_a_statement_stays():
+    """Seen in a real draft: "… was andere Verwaltungen mit einer vergleichbaren Lösung erfahren
+    haben: [1] openDesk: der souveräne Arbeitsplatz des Bundes … [2]" passed every other check."""
+    title = "openDesk: der souveräne Arbeitsplatz des Bundes und seine ersten Einsätze"
+    passage = f"{title}\nMehrere Länder nutzen openDesk bereits im Alltag der Verwaltung."
+    task = ("Warum das Vorhaben jetzt ansteht.\nZwei bis drei Sätze: was andere Verwaltungen mit einer "
+            "vergleichbaren Lösung erfahren haben.")
+    allowed = "Titel: openDesk im Bürgeramt\nZielgruppe: 200 Beschäftigte des Bürgeramts"
+    text = (f"Verwaltungen mit einer vergleichbaren Lösung erfahren haben: [1] {title} [1].\n"
+            f"{title} [1].\n"
+            f"Laut dem Bericht „{title}“ nutzen mehrere Länder openDesk bereits im Alltag der Verwaltung [1].")
+    v = verify.check_text(text, [passage], allowed, profile=allowed, task=task, titles=[title])
+    assert v.text == f"Laut dem Bericht „{title}“ nutzen mehrere Länder openDesk bereits im Alltag der Verwaltung [1]."
+    assert len(v.removed) == 2 and all("wiederholt die Aufgabe" in r for r in v.removed)
+    without = verify.check_text(text, [passage], allowed, profile=allowed)   # what the check let through before
+    assert len(without.removed) < 2
+
+
 def test_language_detection():
     assert verify.language_of("The project will be evaluated by the city and its partners.") == "en"
     assert verify.language_of("Das Vorhaben wird von der Stadt ausgewertet und dem Rat berichtet.") == "de"

@@ -12,7 +12,9 @@ PDF_PAGE = ("1. Ausgangslage\n"
             "Vom 02.03.2026 bis zum 30.04.2026 haben 60 Beschäftigte des Amtes für Umwelt openDesk\n"
             "im Arbeitsalltag erprobt. Dateiablage und Chat wurden am häufigsten genutzt.\n"
             "Beratungsfolge\n"
-            "Gremium Sitzung\n")
+            "Gremium Sitzung\n"
+            "6. Datenschutz, Informationssicherheit, Beteiligung und Barrierefreiheit\n"
+            "Die Datenschutzbeauftragte hat das Verfahren geprüft.\n")
 FRAGMENT = ("aktiver Nutzender und der Anteil der Antworten mit korrekter Quellenangabe.\n"
             "Der Betrieb von openDesk im eigenen Rechenzentrum vermeidet die Abhängigkeit von einem Anbieter.")
 OFF_TOPIC = "Die Stadt Kiel hat ihre Straßenbeleuchtung im Jahr 2024 vollständig auf LED umgestellt."
@@ -29,6 +31,7 @@ def test_pdf_line_wraps_are_joined_and_headings_stay_apart():
            "Arbeitsalltag erprobt." in sents
     assert "1. Ausgangslage" in sents and "Beratungsfolge" in sents and "Gremium Sitzung" in sents
     assert not any(s.startswith("1. Ausgangslage Vom") for s in sents)
+    assert "Die Datenschutzbeauftragte hat das Verfahren geprüft." in sents   # a numbered heading stays apart
 
 
 def test_only_whole_prose_sentences_are_quotable():
@@ -69,3 +72,18 @@ def test_a_section_that_cites_already_or_has_nothing_on_topic_is_left_alone():
     empty = Section(id="b", heading="B", text="", sources=[SourceRef(n=0, title="D", source="s", chunk_id="c2")])
     assert quotes.add_quotes(empty, [hit(2, OFF_TOPIC)], "openDesk Souveränität", T.stems("openDesk")) == 0
     assert empty.text == "" and not empty.warnings
+
+
+def test_the_citys_own_council_paper_on_the_sections_subject_is_quoted_without_naming_the_project():
+    council = ("Die Stadt setzt den BSI IT-Grundschutz in allen Ämtern um; eine Datenschutz-Folgenabschätzung "
+               "wird für jedes neue Verfahren mit der Datenschutzbeauftragten geprüft.")
+    report = "Hamburg prüft für jedes neue Verfahren eine Datenschutz-Folgenabschätzung nach dem BSI IT-Grundschutz."
+    hits = [hit(1, report), hit(2, council)]
+    hits[0].chunk.type = "report"
+    sec = Section(id="datenschutz", heading="Datenschutz und IT-Sicherheit", text="",
+                  sources=[SourceRef(n=0, title=h.chunk.title, source=h.chunk.source, chunk_id=h.chunk.chunk_id)
+                           for h in hits])
+    topic = T.stems("Datenschutz IT-Sicherheit BSI IT-Grundschutz Datenschutz-Folgenabschätzung")
+    assert quotes.add_quotes(sec, hits, "Datenschutz IT-Sicherheit openDesk im Bürgeramt",
+                             T.stems("openDesk Bürgeramt"), topic=topic) == 1
+    assert "Die Stadt setzt den BSI IT-Grundschutz" in sec.text and "Hamburg" not in sec.text

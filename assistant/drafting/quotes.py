@@ -19,7 +19,8 @@ from ..types import Hit
 from .record import Section
 
 MIN_CHARS, MAX_CHARS = 40, 320   # a statement, not a heading; short enough to quote
-WRAPPED = 50                     # a PDF line this long that stops mid-sentence was wrapped
+WRAPPED = 60                     # a PDF line this long that stops mid-sentence was wrapped ...
+HEADING = 80                     # ... unless it is a numbered heading ("6. Datenschutz, Beteiligung")
 MIN_SIMILARITY = 0.80            # e5 cosine to the section's query: on the section's topic
 _NOT_PROSE = re.compile(r"^\s*(?:#|\||[-*•]\s*$)|https?://|\]\(")
 
@@ -34,9 +35,10 @@ def quotable(sentence: str) -> bool:
 def sentences(text: str) -> list[str]:
     """Sentences of a passage with the line wraps of its PDF page joined again: a long line
     that does not end a sentence continues on the next, unless that one opens a list item
-    (short lines are headings and table cells, which stay apart)."""
+    (short lines and numbered lines are headings and table cells, which stay apart)."""
     text = re.sub(r"\*\*(.+?)\*\*", r"\1", text)
-    text = re.sub(r"(?m)^([^\n]{%d,}(?<![.!?:;]))[ \t]*\n[ \t]*(?![-*•#|]|\d+[.)]\s|\n)" % WRAPPED, r"\1 ", text)
+    text = re.sub(r"(?m)^(?!\d+(?:\.\d+)*\.?\s[^\n]{0,%d}$)([^\n]{%d,}(?<![.!?:;]))[ \t]*\n[ \t]*"
+                  r"(?![-*•#|]|\d+[.)]\s|\n)" % (HEADING, WRAPPED), r"\1 ", text)
     return [s.lstrip("-*• ").strip() for s in T.sentences(text)]
 
 
@@ -45,7 +47,8 @@ def pick(hits: Sequence[Hit], query: str, terms: set[str], limit: int = 2,
     """Up to ``limit`` (hit index, sentence) pairs: the sentences closest in meaning to the
     section's ``query`` that also name the project (share one of its distinctive ``terms``)
     and, when the section has a topic of its own (``topic``: stems such as Datenschutz), that
-    topic; at most one per passage, best first. A passage's first sentence counts only when the
+    topic; or council papers' sentences on two of the topic's words. At most one per passage,
+    best first. A passage's first sentence counts only when the
     passage starts with it (chunks may begin mid-sentence)."""
     candidates = []
     for p, hit in enumerate(hits):
@@ -59,8 +62,11 @@ def pick(hits: Sequence[Hit], query: str, terms: set[str], limit: int = 2,
         if len(out) >= limit:
             break
         words = T.stems(s.text)
-        if s.sim < MIN_SIMILARITY or not terms & words or topic and not topic & words \
-                or any(p == s.passage for p, _ in out):
+        on_project = bool(terms & words) and (not topic or bool(topic & words))
+        # the city's own council paper on the section's subject counts without naming the project
+        # (its answer on IT security for the section on IT security), as relevant_hits has it
+        own_council = hits[s.passage].chunk.type == "council" and len(topic & words) >= 2
+        if s.sim < MIN_SIMILARITY or not (on_project or own_council) or any(p == s.passage for p, _ in out):
             continue
         out.append((s.passage, s.text))
     return out

@@ -404,7 +404,8 @@ def run_sections(draft: Draft, settings: Settings, *, section_ids: list[str] | N
             # llama.cpp streams one token per piece: reaching the budget means the text was cut off
             finish_section(sec, tsec, raw, hits, f"{project}\n{facts}", dropped, truncated=pieces >= budget - 1)
             check_section(sec, {h.chunk.chunk_id: h.chunk.text for h in hits}, allowed, draft.language,
-                          project, draft.idea.duration_months)
+                          project, draft.idea.duration_months, task=f"{tsec.purpose}\n{tsec.guidance}",
+                          titles=[h.chunk.title for h in hits])
             if draft.language == "de" and tsec.source_types:
                 quotes.add_quotes(sec, hits, queries[0], terms, topic=section_topic(tsec))
             if sec.status == "failed" and (sec.removed or sec.text):
@@ -457,11 +458,12 @@ _LABEL_LINE = re.compile(r"^\s*[-*•]?\s*[^.!?\n]{0,60}:\s*(?:\[\d+\])*\s*$")
 
 
 def check_section(sec: Section, texts: dict[str, str], allowed: str, language: str, project: str,
-                  months: int | None) -> None:
+                  months: int | None, *, task: str = "", titles: list[str] | None = None) -> None:
     """verify.py over a finished section: failing sentences out (kept for the author), and
     for an English section every German sentence too."""
     passages_ = [texts.get(r.chunk_id, r.quote) for r in sec.cited]
-    v = verify.check_text(sec.text, passages_, allowed, language=language, profile=project, months=months)
+    v = verify.check_text(sec.text, passages_, allowed, language=language, profile=project, months=months,
+                          task=task, titles=titles)
     removed = list(v.removed)
     text = v.text
     if language != "de":

@@ -39,6 +39,7 @@ _COMMON = frozenset(T.fold(w) for w in "EU KI IT EUR II III IV VI VII DSGVO".spl
 # the prompt's own vocabulary: a sentence about "the sources" or "the profile" talks about the task, not the project
 _META = re.compile(r"(?<![-\w])(?<![Oo]pen )(?:quellen?|sources?|steckbrief\w*|fakten|projektsteckbrief)(?![-\w])", re.IGNORECASE)
 SEMANTIC_MIN = 0.83     # e5 cosine of a sentence and a passage that states it (cross-language)
+ECHO_RUN = 5            # words in a row shared with the section's task text: the task echoed back
 
 
 def names(text: str) -> set[str]:
@@ -76,6 +77,25 @@ def unknown_numbers(sentence: str, allowed_numbers: set[str]) -> list[str]:
     return out
 
 
+def _runs(text: str, n: int = ECHO_RUN) -> set[tuple[str, ...]]:
+    words = T.tokens(citations.CITE.sub("", text), stop=False)
+    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+
+
+def echoes(claim: str, task: str, titles: list[str]) -> bool:
+    """The model wrote back its task (``ECHO_RUN`` words in a row of the section's purpose or
+    guidance) or a source's title with next to nothing of its own: "… erfahren haben: [1]
+    openDesk: der souveräne Arbeitsplatz des Bundes [2]". Naming a paper inside a real
+    statement stays."""
+    if task and _runs(claim) & _runs(task):
+        return True
+    own = set(T.tokens(claim))
+    for title in titles:
+        if title and T.fold(title) in T.fold(claim) and len(own - set(T.tokens(title))) < 4:
+            return True
+    return False
+
+
 @dataclass
 class Verdict:
     text: str                                    # the section text without the failing sentences
@@ -104,9 +124,12 @@ def _semantic(sentence: str, passages: list[str]) -> float:
 
 
 def check_text(text: str, passages: list[str], allowed: str, *, language: str = "de",
-               profile: str = "", months: int | None = None) -> Verdict:
+               profile: str = "", months: int | None = None, task: str = "",
+               titles: list[str] | None = None) -> Verdict:
     """Check each sentence of a section against its cited passages (``passages[n-1]`` for [n])
-    and ``allowed`` (profile + computed facts). Returns the kept text and what was removed."""
+    and ``allowed`` (profile + computed facts). ``task``: the section's purpose and guidance,
+    ``titles``: its sources' titles (see :func:`echoes`). Returns the kept text and what was
+    removed."""
     allowed_numbers = T.numbers(allowed) | {str(i) for i in range(0, max(12, months or 0) + 1)}
     v = Verdict(text="")
     p_numbers = [T.numbers(p) for p in passages]
@@ -127,6 +150,8 @@ def check_text(text: str, passages: list[str], allowed: str, *, language: str = 
             reason = ""
             if _META.search(claim):
                 reason = "spricht über die Vorlage statt über das Vorhaben"
+            elif echoes(claim, task, titles or []):
+                reason = "wiederholt die Aufgabe oder einen Quellentitel"
             elif nums or nms:
                 v.numbers += nums
                 v.names += nms
