@@ -74,16 +74,26 @@ def test_a_section_that_cites_already_or_has_nothing_on_topic_is_left_alone():
     assert empty.text == "" and not empty.warnings
 
 
-def test_the_citys_own_council_paper_on_the_sections_subject_is_quoted_without_naming_the_project():
-    council = ("Die Stadt setzt den BSI IT-Grundschutz in allen Ämtern um; eine Datenschutz-Folgenabschätzung "
-               "wird für jedes neue Verfahren mit der Datenschutzbeauftragten geprüft.")
-    report = "Hamburg prüft für jedes neue Verfahren eine Datenschutz-Folgenabschätzung nach dem BSI IT-Grundschutz."
-    hits = [hit(1, report), hit(2, council)]
-    hits[0].chunk.type = "report"
-    sec = Section(id="datenschutz", heading="Datenschutz und IT-Sicherheit", text="",
-                  sources=[SourceRef(n=0, title=h.chunk.title, source=h.chunk.source, chunk_id=h.chunk.chunk_id)
-                           for h in hits])
+def test_a_related_paper_is_quoted_on_topic_another_projects_paper_only_when_it_names_the_project():
+    """Seen in a real draft: another project's "an impact assessment is therefore not needed"
+    quoted in the openDesk draft's section on data protection."""
+    other = ("Eine Datenschutz-Folgenabschätzung ist deshalb nach Einschätzung der Datenschutzbeauftragten "
+             "für die Datenplattform nicht erforderlich.")
+    related = ("Die Datenschutzbeauftragte hat die Erprobung begleitet; eine Datenschutz-Folgenabschätzung "
+               "wird vor dem Regelbetrieb erstellt.")
+    hits = [hit(1, other), hit(2, related)]
     topic = T.stems("Datenschutz IT-Sicherheit BSI IT-Grundschutz Datenschutz-Folgenabschätzung")
-    assert quotes.add_quotes(sec, hits, "Datenschutz IT-Sicherheit openDesk im Bürgeramt",
-                             T.stems("openDesk Bürgeramt"), topic=topic) == 1
-    assert "Die Stadt setzt den BSI IT-Grundschutz" in sec.text and "Hamburg" not in sec.text
+    terms = T.stems("openDesk Bürgeramt")
+
+    def section() -> Section:
+        return Section(id="datenschutz", heading="Datenschutz und IT-Sicherheit", text="",
+                       sources=[SourceRef(n=0, title=h.chunk.title, source=h.chunk.source, chunk_id=h.chunk.chunk_id)
+                                for h in hits])
+
+    sec = section()
+    assert quotes.add_quotes(sec, hits, "Datenschutz IT-Sicherheit openDesk im Bürgeramt", terms, topic=topic,
+                             related={"d2"}) == 1
+    assert "Die Datenschutzbeauftragte hat die Erprobung begleitet" in sec.text and "Datenplattform" not in sec.text
+    alone = section()
+    assert quotes.add_quotes(alone, hits, "Datenschutz IT-Sicherheit openDesk im Bürgeramt", terms, topic=topic) == 0
+    assert alone.text == ""

@@ -43,12 +43,12 @@ def sentences(text: str) -> list[str]:
 
 
 def pick(hits: Sequence[Hit], query: str, terms: set[str], limit: int = 2,
-         topic: set[str] = frozenset()) -> list[tuple[int, str]]:
+         topic: set[str] = frozenset(), related: set[str] = frozenset()) -> list[tuple[int, str]]:
     """Up to ``limit`` (hit index, sentence) pairs: the sentences closest in meaning to the
-    section's ``query`` that also name the project (share one of its distinctive ``terms``)
-    and, when the section has a topic of its own (``topic``: stems such as Datenschutz), that
-    topic; or council papers' sentences on two of the topic's words. At most one per passage,
-    best first. A passage's first sentence counts only when the
+    section's ``query`` that are about the project (share one of its distinctive ``terms``, or
+    come from a paper the profile names: ``related`` doc ids) and, when the section has a
+    topic of its own (``topic``: stems such as Datenschutz), on that topic. At most one per
+    passage, best first. A passage's first sentence counts only when the
     passage starts with it (chunks may begin mid-sentence)."""
     candidates = []
     for p, hit in enumerate(hits):
@@ -62,23 +62,24 @@ def pick(hits: Sequence[Hit], query: str, terms: set[str], limit: int = 2,
         if len(out) >= limit:
             break
         words = T.stems(s.text)
-        on_project = bool(terms & words) and (not topic or bool(topic & words))
-        # the city's own council paper on the section's subject counts without naming the project
-        # (its answer on IT security for the section on IT security), as relevant_hits has it
-        own_council = hits[s.passage].chunk.type == "council" and len(topic & words) >= 2
-        if s.sim < MIN_SIMILARITY or not (on_project or own_council) or any(p == s.passage for p, _ in out):
+        on_topic = not topic or bool(topic & words)
+        # a paper the profile names as related is about this project even where a sentence does
+        # not name it; any other paper's sentence must (another project's "no impact assessment
+        # needed" is no finding for this one)
+        on_project = bool(terms & words) or hits[s.passage].chunk.doc_id in related
+        if s.sim < MIN_SIMILARITY or not (on_project and on_topic) or any(p == s.passage for p, _ in out):
             continue
         out.append((s.passage, s.text))
     return out
 
 
 def add_quotes(sec: Section, hits: Sequence[Hit], query: str, terms: set[str], limit: int = 2,
-               topic: set[str] = frozenset()) -> int:
+               topic: set[str] = frozenset(), related: set[str] = frozenset()) -> int:
     """Append verbatim findings to a section that has no cited sentence; their passages become
     the section's cited sources. Returns how many were added."""
     if re.search(r"\[\d+\]", sec.text) or not hits:
         return 0
-    found = pick(hits, query, terms, limit, topic)
+    found = pick(hits, query, terms, limit, topic, related)
     if not found:
         return 0
     by_chunk = {r.chunk_id: r for r in sec.sources}

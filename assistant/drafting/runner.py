@@ -407,7 +407,8 @@ def run_sections(draft: Draft, settings: Settings, *, section_ids: list[str] | N
                           project, draft.idea.duration_months, task=f"{tsec.purpose}\n{tsec.guidance}",
                           titles=[h.chunk.title for h in hits])
             if draft.language == "de" and tsec.source_types:
-                quotes.add_quotes(sec, hits, queries[0], terms, topic=section_topic(tsec))
+                quotes.add_quotes(sec, hits, queries[0], terms, topic=section_topic(tsec),
+                                  related={c.doc_id for c in related})
             if sec.status == "failed" and (sec.removed or sec.text):
                 sec.status, sec.error = "drafted", ""   # nothing of the model's survived: flagged for the author
             add_beschlusslage(sec, draft.idea, settings, store)   # decisions on the papers the idea cites
