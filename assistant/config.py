@@ -63,6 +63,10 @@ class RetrievalSettings:
     k: int = 5                 # passages that go into a prompt
     candidates: int = 30       # per retriever, before fusion
     rrf_k: int = 60
+    # A BM25 winner this many times the runner-up's score is ranked first (0: plain RRF). A rare
+    # name held by one passage only (project name, file number) otherwise loses to passages that
+    # both retrievers list a little lower. Checked on the starter and integreat-de dev suites.
+    lexical_decisive: float = 2.0
     # No longer read (chat/v1's gates; [answer] decides now). Kept so existing configuration
     # files still load: on integreat-de-train the unknown-term gate refused more answerable than
     # unanswerable questions, and the similarity gate never fired.

@@ -121,7 +121,8 @@ def wait_up(url: str, proc: subprocess.Popen, deadline: float) -> None:
         if proc.poll() is not None:
             raise RuntimeError(f"serve exited with {proc.returncode}")
         try:
-            if httpx.get(url + "/", timeout=5).status_code in (200, 303):   # 303: to the login page (--auth-file)
+            # with --auth-file a browser is sent to the login page (303), a script is told 401: both mean "up"
+            if httpx.get(url + "/", timeout=5).status_code in (200, 303, 401):
                 return
         except httpx.HTTPError:
             pass

@@ -237,3 +237,22 @@ def test_drafting_embeds_through_the_locked_query_path(qa_store, monkeypatch):
     hits = runner.gather(["Grundsteuer Hebesatz", "Ladepunkte Marktplatz"], ["council", "funding"], settings, store)
     assert calls == ["Grundsteuer Hebesatz", "Ladepunkte Marktplatz"]
     assert "d06" in {h.chunk.doc_id for h in hits}
+
+
+def test_a_decisive_lexical_match_comes_first_even_when_the_vector_search_misses_it():
+    """Seen with ten users' one-line documents among 100,000 archive chunks: the only passage that
+    names "Projekt Falkenhorst" was first in BM25 by five times the runner-up's score but absent
+    from the vector list, and RRF put a passage both lists held lower in front of it."""
+    from assistant.index.retrieval import decisive_first
+
+    dense = ["igel", "archiv1", "archiv2"]
+    lexical = [("falke", 20.8), ("igel", 4.4), ("archiv1", 4.3)]
+    fused = rrf([dense, [cid for cid, _ in lexical]])
+    assert fused[0][0] == "igel"                                  # plain RRF
+    out = decisive_first(fused, lexical, 2.0)
+    assert [cid for cid, _ in out] == ["falke", "igel", "archiv1", "archiv2"]
+    assert out[0][1] > out[1][1] and sorted(out, key=lambda x: -x[1]) == out
+    close = [("falke", 6.0), ("igel", 4.4)]                      # not decisive: RRF's order stands
+    assert decisive_first(fused, close, 2.0) == fused
+    assert decisive_first(fused, lexical, 0) == fused            # switched off
+    assert decisive_first(fused, lexical[:1], 2.0) == fused      # nothing to compare with

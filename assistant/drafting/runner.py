@@ -176,7 +176,7 @@ def gather(queries: list[str], source_types: list[str], settings: Settings, stor
             filters = Filters(source=guideline) if kind == "funding" and guideline else Filters(type=kind)
             filters.collection = collections
             fused, dense, _ = retrieval.fuse(q, vec, store, filters.resolve(store), settings.retrieval.candidates,
-                                             settings.retrieval.rrf_k)
+                                             settings.retrieval.rrf_k, settings.retrieval.lexical_decisive)
             rankings.append([cid for cid, _ in fused[:8]])
             for cid, dist in dense:
                 similarity[cid] = max(similarity.get(cid, 0.0), 1.0 - dist)

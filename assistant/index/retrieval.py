@@ -52,7 +52,8 @@ def _search(query: str, settings: Settings, k: int, filters: Filters | None, sto
     if cond is not None and cond.impossible():
         return []
     n = max(settings.retrieval.candidates, k)
-    fused, dense, lexical = fuse(query, embed_query(query), store, cond, n, settings.retrieval.rrf_k)
+    fused, dense, lexical = fuse(query, embed_query(query), store, cond, n, settings.retrieval.rrf_k,
+                                 settings.retrieval.lexical_decisive)
     fused = fused[:k]
     dense_ids = [cid for cid, _ in dense]
     lexical_ids = [cid for cid, _ in lexical]
@@ -70,14 +71,31 @@ def _search(query: str, settings: Settings, k: int, filters: Filters | None, sto
     return hits
 
 
-def fuse(query: str, vector, store: "Store", cond: Conditions | None, n: int, rrf_k: int):
-    """Dense and lexical candidates for one query (vector precomputed), fused by RRF.
+def fuse(query: str, vector, store: "Store", cond: Conditions | None, n: int, rrf_k: int,
+         decisive: float = 0.0):
+    """Dense and lexical candidates for one query (vector precomputed), fused by RRF, with a
+    decisive lexical match first (see :func:`decisive_first`).
 
     Returns (fused [(id, score)], dense [(id, distance)], lexical [(id, score)])."""
     dense = store.dense_query(vector, n, cond)
     lexical = store.lexical().search(query, n, cond)
     fused = rrf([[cid for cid, _ in dense], [cid for cid, _ in lexical]], k=rrf_k)
-    return fused, dense, lexical
+    return decisive_first(fused, lexical, decisive), dense, lexical
+
+
+def decisive_first(fused: list[tuple[str, float]], lexical: Sequence[tuple[str, float]],
+                   ratio: float) -> list[tuple[str, float]]:
+    """The lexical winner first when its BM25 score is at least ``ratio`` times the runner-up's
+    (0: off). RRF sees ranks only: a passage that alone holds a rare name of the question
+    (a project name, a file number) is first in BM25 by a wide margin, but when the vector
+    search does not list it, any passage in both lists outranks it."""
+    if ratio <= 0 or len(lexical) < 2 or lexical[0][1] <= 0 or lexical[0][1] < ratio * lexical[1][1]:
+        return fused
+    top = lexical[0][0]
+    if fused and fused[0][0] == top:
+        return fused
+    rest = [(cid, score) for cid, score in fused if cid != top]
+    return [(top, (rest[0][1] if rest else 0.0) + 1e-6)] + rest
 
 
 def _ranks(ids: Iterable[str]) -> dict[str, int]:
