@@ -65,7 +65,8 @@ class RetrievalSettings:
     rrf_k: int = 60
     # A BM25 winner this many times the runner-up's score is ranked first (0: plain RRF). A rare
     # name held by one passage only (project name, file number) otherwise loses to passages that
-    # both retrievers list a little lower. Checked on the starter and integreat-de dev suites.
+    # both retrievers list a little lower. Tuned on integreat-de train, checked on dev and the starter
+    # suite (evals/reports/retrieval-lexical-decisive/).
     lexical_decisive: float = 2.0
     # No longer read (chat/v1's gates; [answer] decides now). Kept so existing configuration
     # files still load: on integreat-de-train the unknown-term gate refused more answerable than

@@ -48,8 +48,8 @@ def pick(hits: Sequence[Hit], query: str, terms: set[str], limit: int = 2,
     section's ``query`` that are about the project (share one of its distinctive ``terms``, or
     come from a paper the profile names: ``related`` doc ids) and, when the section has a
     topic of its own (``topic``: stems such as Datenschutz), on that topic. At most one per
-    passage, best first. A passage's first sentence counts only when the
-    passage starts with it (chunks may begin mid-sentence)."""
+    passage, best first. A passage's first sentence counts only when the passage starts with
+    it (chunks may begin mid-sentence)."""
     candidates = []
     for p, hit in enumerate(hits):
         sents = sentences(hit.chunk.text)
