@@ -28,6 +28,12 @@ def fold(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
+# tokens() compares *folded* words with STOPWORDS, so "für", "über", "können" pass as content words.
+# Changing that moves every overlap feature the answerability model was calibrated on; code that
+# must not count them subtracts this set instead (one place to switch when tokens() is fixed).
+FOLDED_STOPWORDS = frozenset(fold(w) for w in STOPWORDS)
+
+
 def tokens(text: str, *, stop: bool = True) -> list[str]:
     """Content tokens: folded words, stopwords and 1-letter words dropped (numbers kept)."""
     out = []

@@ -48,7 +48,7 @@ PER_DOC = 2                    # passages per document, so one long guideline ca
 # words every project shares: they say nothing about whether a passage is about *this* project
 GENERIC = T.stems("Pilotprojekt Projekt Vorhaben Pilot Stadt Kommune Verwaltung Einführung Erprobung Beschäftigte "
                   "Mitarbeitende Nutzung Lösung Plattform Monate Budget Euro Laufzeit souverän digital Digitalisierung "
-                  "Amt Bürger Bürgerinnen neue neuer neues") | {T.fold(w) for w in T.STOPWORDS}   # "für" folds to "fuer"
+                  "Amt Bürger Bürgerinnen neue neuer neues") | T.FOLDED_STOPWORDS
 MIN_SHARED = 2                 # distinctive project words a passage must share to count as evidence
 # a section needs a few sentences of evidence, not a chat answer's: each prompt character costs time
 # to first token on 2 busy cores (≈ 200 s for 1,600 characters of sources at a load of 12)

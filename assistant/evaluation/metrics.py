@@ -29,8 +29,8 @@ _UNITS = [(re.compile(p), r) for p, r in [
 ]]
 _SCALE = {"mio": 10 ** 6, "mrd": 10 ** 9}
 _ENUM = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+")
-# T.STOPWORDS holds "für", "über"; tokens here are folded ("fuer"), so both spellings are stopwords
-STOP = frozenset(T.STOPWORDS | {T.fold(w) for w in T.STOPWORDS} | {"bzw", "ca", "rund"})
+# tokens here are folded ("fuer"), so both spellings are stopwords
+STOP = frozenset(T.STOPWORDS | T.FOLDED_STOPWORDS | {"bzw", "ca", "rund"})
 
 
 # ------------------------------------------------------------------ retrieval
