@@ -56,3 +56,18 @@ def test_sentences_with_numbers_no_source_holds_are_removed():
     text = "Die Frist endet am 31. Januar [1]. Es gibt rund 160 Kitas [1]. Das Jugendamt hilft [1]."
     kept, removed = citations.drop_unverified_numbers(text, [KITA])
     assert "31. Januar" in kept and "Jugendamt" in kept and "160" not in kept and removed == ["Es gibt rund 160 Kitas [1]."]
+
+
+BUNDESHEER = ("# Bundesheer: Wechsel zu LibreOffice\n\n## Wer\n\nDas Bundesheer, zuständig ist die Direktion 6.\n\n"
+              "## Umfang\n\nRund 16.000 Arbeitsplätze.\n\n## Quellen\n\n- https://example.org/bundesheer-libreoffice")
+
+
+def test_the_fundstelle_is_a_statement_read_under_its_heading_not_a_heading_or_a_link():
+    # "Rund 16.000 Arbeitsplätze." answers only under "## Umfang"; before, the page title (a
+    # heading sharing every topic word) became the Fundstelle and carried the evidence scores
+    ev = evidence.select(_hits(BUNDESHEER), "Wie viele Arbeitsplätze hat das Bundesheer umgestellt?", total=1200)
+    assert ev.best is not None and ev.best.text == "Rund 16.000 Arbeitsplätze." and ev.best.heading == "Umfang"
+    headline = next(s for s in ev.chosen[0] if s.is_heading and "Bundesheer" in s.text)
+    assert not headline.quotable
+    assert not evidence.Sentence(0, 0, "(https://example.org/x). Die Richtlinie gilt seit 2019.").quotable
+    assert not evidence.Sentence(0, 0, "Grundschule").quotable

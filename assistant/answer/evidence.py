@@ -11,6 +11,7 @@ follow (and one before) in its passage, until the character budget is spent, tak
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -30,6 +31,15 @@ class Sentence:
     sim: float = 0.0      # cosine similarity to the question (e5)
     overlap: float = 0.0  # share of the question's content stems in the sentence
     score: float = 0.0
+    heading: str = ""     # the heading it stands under (embedded with it: "Umfang: Rund 16.000 …")
+    is_heading: bool = False
+
+    @property
+    def quotable(self) -> bool:
+        """Fit to stand first in the Fundstelle and to carry the evidence scores: not a heading, not a
+        bare label or title line ("Grundschule"), which match the topic and answer nothing."""
+        return (not self.is_heading and bool(_STARTS_LIKE_A_SENTENCE.match(self.text))
+                and len(T.tokens(_URL.sub(" ", self.text))) >= 3)
 
 
 @dataclass
@@ -64,16 +74,35 @@ class Evidence:
         return run
 
 
+# a wrapped line's second half ("geleistet (https://…).") starts in lower case or with a bracketed link
+_STARTS_LIKE_A_SENTENCE = re.compile(r"[-*•„\"']?\s*(?:\((?!https?:)|[A-ZÄÖÜ0-9§])")
+_URL = re.compile(r"https?://\S+")
+MD_HEADING = re.compile(r"#{1,6}\s+(.+?)[\s#]*$")
+
+
 def split(hits: Sequence[Hit]) -> tuple[list[list[Sentence]], int]:
-    """Every passage's sentences, instruction-like ones (and fake chat turns) removed."""
+    """Every passage's sentences, instruction-like ones (and fake chat turns) removed; each knows
+    the heading it stands under (the chunk's section until a Markdown heading in the text)."""
     out, dropped = [], 0
     for p, hit in enumerate(hits):
         text, turns = FAKE_TURN.subn(" ", hit.chunk.text)
         sents = T.sentences(text)
         bad = [looks_like_instruction(s) for s in sents]
         dropped += turns + sum(bad)
-        out.append([Sentence(p, i, s) for i, s in enumerate(s for s, b in zip(sents, bad) if not b)])
+        heading, kept = hit.chunk.section.strip(), []
+        for s in (s for s, b in zip(sents, bad) if not b):
+            m = MD_HEADING.fullmatch(s)
+            if m:
+                heading = m.group(1)
+            kept.append(Sentence(p, len(kept), s, heading="" if m else heading, is_heading=bool(m)))
+        out.append(kept)
     return out, dropped
+
+
+def embedding_text(s: Sentence) -> str:
+    """A section's lines often answer only under their heading ("## Umfang" / "Rund 16.000
+    Arbeitsplätze."): the heading goes into what is embedded, not into what is shown."""
+    return f"{s.heading}: {s.text}" if s.heading and s.heading not in s.text else s.text
 
 
 def score(question: str, passages: list[list[Sentence]], *, w_overlap: float = 0.5, rank_penalty: float = 0.2,
@@ -87,7 +116,7 @@ def score(question: str, passages: list[list[Sentence]], *, w_overlap: float = 0
         return []
     q = T.stems(question)
     qv = query_vector if query_vector is not None else embeddings.embed_query(question)
-    vectors = embeddings.embed_passages([s.text for s in flat])
+    vectors = embeddings.embed_passages([embedding_text(s) for s in flat])
     sims = vectors @ qv
     for s, sim in zip(flat, sims):
         s.sim = float(sim)
@@ -128,8 +157,15 @@ def select(hits: Sequence[Hit], question: str, *, total: int, max_passages: int 
         best = ranked[0]
         best.text = best.text[:total]
         kept, order = {best.passage: [best]}, [best.passage]
-    ev = Evidence(hits=list(hits), chosen=kept, order=order, best=ranked[0] if ranked else None, dropped=dropped)
-    if ranked:
-        ev.features = {"max_sim": max(s.sim for s in ranked), "max_overlap": max(s.overlap for s in ranked),
-                       "max_score": max(s.sim + w_overlap * s.overlap for s in ranked)}
+    # the Fundstelle and the answer-or-refuse scores come from sentences that can answer something
+    shown = [s for s in ranked if any(k is s for k in kept.get(s.passage, ()))]
+    best = next((s for s in shown if s.quotable), shown[0] if shown else None)
+    ev = Evidence(hits=list(hits), chosen=kept, order=order, best=best, dropped=dropped)
+    scored = [s for s in ranked if s.quotable] or ranked
+    if scored:
+        sims = sorted((s.sim for s in scored), reverse=True)
+        ev.features = {"max_sim": sims[0], "max_overlap": max(s.overlap for s in scored),
+                       "max_score": max(s.sim + w_overlap * s.overlap for s in scored),
+                       # how far the best sentence stands out from the rest of what was retrieved
+                       "sim_margin": sims[0] - float(np.mean(sims))}
     return ev
