@@ -94,6 +94,26 @@ def sentences(text: str) -> list[str]:
     return [s for line in text.splitlines() for s in split_line(line)]
 
 
+MD_HEADING = re.compile(r"[ \t]{0,3}#{1,6}[ \t]+(.+?)[ \t#]*")   # a whole line (fullmatch)
+WRAPPED = 60     # a line this long that stops mid-sentence was wrapped (PDF page, hard-wrapped Markdown) ...
+WRAP_HEADING = 80   # ... unless it is a numbered heading ("6. Datenschutz, Beteiligung")
+_WRAP = re.compile(r"(?m)^(?!\d+(?:\.\d+)*\.?\s[^\n]{0,%d}$)([^\n]{%d,}(?<![.!?:;]))[ \t]*\n[ \t]*"
+                   r"(?![-*•#|]|\d+[.)]\s|\n)" % (WRAP_HEADING, WRAPPED))
+
+
+def unwrap(text: str) -> str:
+    """Join the line wraps of a PDF page or a hard-wrapped Markdown paragraph again: a long line
+    that does not end a sentence continues on the next, unless that one opens a list item, a
+    heading or a table row (short lines and numbered lines are headings and cells; they stay apart)."""
+    return _WRAP.sub(r"\1 ", text)
+
+
+def hard_wrapped(source: str) -> bool:
+    """Formats whose line ends are layout, not structure (plain text and office files keep one
+    paragraph or item per line)."""
+    return source.lower().rsplit("?", 1)[0].endswith((".pdf", ".md", ".markdown"))
+
+
 def slug(text: str, limit: int = 40, *, default: str = "") -> str:
     """Lower-case ASCII words joined by "-" (umlauts folded): ids and file names from titles."""
     s = re.sub(r"[^a-z0-9]+", "-", fold(text)).strip("-")

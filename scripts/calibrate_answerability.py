@@ -7,7 +7,8 @@ Usage (on the train split, never on the split you report):
     python scripts/calibrate_answerability.py DATA/runs/<run_id>/run.json [--max-false-refusals 0.10]
 
 Each answered item of the run carries the signals (``diagnostics.check``: the model's P(yes), the best
-sentence's e5 similarity and word overlap). A logistic regression on them, with the label "the suite
+sentence's e5 similarity, its word overlap and how far it stands out from the other sentences).
+``scripts/answerability_signals.py`` collects them for a few hundred questions without writing answers. A logistic regression on them, with the label "the suite
 says the question is answerable", gives the weights; the threshold is the highest that keeps false
 refusals of answerable questions at or below the limit. Prints a ``[answer]`` block for
 pilot-assistant.toml and the figures it reaches on the run itself (an optimistic estimate: check it on
@@ -22,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-SIGNALS = ("p_yes", "max_sim", "max_overlap")
-WEIGHTS = ("check_yes", "check_similarity", "check_overlap")
+SIGNALS = ("p_yes", "max_sim", "max_overlap", "sim_margin")
+WEIGHTS = ("check_yes", "check_similarity", "check_overlap", "check_margin")
 
 
 def load(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -33,7 +34,7 @@ def load(path: Path) -> tuple[np.ndarray, np.ndarray]:
         check = (item.get("diagnostics") or {}).get("check")
         if not check:
             continue   # refused before the model was asked, or an error: no signals
-        xs.append([check[s] for s in SIGNALS])
+        xs.append([check.get(s, 0.0) for s in SIGNALS])
         ys.append(1.0 if item["answerable"] else 0.0)
     if not xs:
         raise SystemExit("Der Lauf enthält keine Signale (diagnostics.check) – mit CHECK_THRESHOLD=0 laufen lassen.")

@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
 
 from assistant.answer import chat
 from assistant.errors import UsageError
@@ -57,6 +59,17 @@ def test_unknown_subject_is_refused_without_generation(indexed):
                       chat_model=object())   # would fail if the model were called
     assert answer.refused and "finde ich dazu nichts" in answer.answer
     assert "Nächstliegende Quellen" in answer.answer and answer.citations == []
+    assert answer.extra["refusal_reason"] == "no_evidence"
+
+
+def test_on_topic_question_the_model_finds_unanswered_is_refused_with_its_signals(indexed):
+    # the model is asked one yes/no token and says "Nein"; a second call (writing an answer)
+    # would find the fake model's list empty and fail
+    says_no = GenericFakeChatModel(messages=iter([AIMessage(
+        "Nein", response_metadata={"logprobs": [{"token": "Nein", "logprob": 0.0}]})]))
+    answer = chat.ask("Wer leitet das Pilotprojekt des Bürgerservice-Chatbots?", indexed, chat_model=says_no)
+    assert answer.refused and "finde ich dazu nichts" in answer.answer and answer.citations == []
+    assert answer.extra["refusal_reason"] == "check" and answer.extra["check"]["p_yes"] == 0.0
 
 
 def test_empty_index_refuses(settings):
@@ -80,7 +93,7 @@ def test_ask_cli_json_contract(indexed, test_model_path):
     assert set(data["timings"]) >= {"retrieval_ms", "first_token_ms", "total_ms"}
     for c in data["citations"]:
         assert {"n", "doc_id", "source", "title", "page", "quote"} <= set(c)
-    r = run_cli("ask", "Welche Ladepunkte für Elektroautos plant Wien?", *args)
+    r = run_cli("ask", "Wie hoch ist der Hebesatz der Grundsteuer in Wien?", *args)   # off the corpus
     assert r.returncode == 0 and json.loads(r.stdout)["refused"] is True
     r = run_cli("ask", "", *args)
     assert r.returncode == 2 and "Frage" in r.stderr

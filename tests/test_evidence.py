@@ -71,3 +71,14 @@ def test_the_fundstelle_is_a_statement_read_under_its_heading_not_a_heading_or_a
     assert not headline.quotable
     assert not evidence.Sentence(0, 0, "(https://example.org/x). Die Richtlinie gilt seit 2019.").quotable
     assert not evidence.Sentence(0, 0, "Grundschule").quotable
+
+
+def test_hard_wrapped_lines_of_pdf_and_markdown_are_one_sentence_again_plain_text_lines_stay_apart():
+    wrapped = ("Die Verwaltung geht davon aus, dass das Budget bis zum Ende des Pilots am 31.12.2026\n"
+               "ausreicht und keine weiteren Mittel nötig sind.\n- Liste: ein Punkt ohne Satzende, der lang genug ist um\n"
+               "- der nächste Punkt")
+    for source, joined in (("/x/bericht.pdf", True), ("/x/bericht.md", True), ("/x/seite.txt", False)):
+        hit = Hit(Chunk("d:0", "d", wrapped, source, title="Bericht"), 1.0, rank=1)
+        sents = [s.text for s in evidence.split([hit])[0][0]]
+        assert (sents[0].endswith("keine weiteren Mittel nötig sind.")) is joined, source
+        assert "- der nächste Punkt" in sents   # a list item never joins the line before it

@@ -2,12 +2,15 @@
 
 Neither alone separates the questions a municipal page answers from the on-topic ones it
 does not: e5 similarity is high for both, and the small model says "yes" too often when
-asked to refuse in its answer prompt. A logistic score over three signals does better:
+asked to refuse in its answer prompt. A logistic score over four signals does better:
 
 * ``p_yes``       – the model's probability of "Ja" to "is the answer in these sources?",
                     read from the first token's log-probabilities (one token, cached prefix);
 * ``max_sim``     – e5 cosine of the best evidence sentence to the question;
-* ``max_overlap`` – share of the question's content words in the best sentence.
+* ``max_overlap`` – share of the question's content words in the best sentence;
+* ``sim_margin``  – how far that similarity stands above the mean of all retrieved sentences: a
+                    page on the topic that does not answer is uniformly similar; an answer stands
+                    out, and this holds in corpora whose similarities run lower (long PDF lines).
 
 The weights live in ``[answer]`` of the configuration; ``scripts/calibrate_answerability.py``
 fits them to a stored evaluation run (on the train split, never on dev).
@@ -29,8 +32,8 @@ class Decision:
 
 def decide(p_yes: float | None, features: dict[str, float], s: AnswerSettings) -> Decision:
     signals = {"p_yes": 0.5 if p_yes is None else p_yes, "max_sim": features.get("max_sim", 0.0),
-               "max_overlap": features.get("max_overlap", 0.0)}
+               "max_overlap": features.get("max_overlap", 0.0), "sim_margin": features.get("sim_margin", 0.0)}
     z = (s.check_bias + s.check_yes * signals["p_yes"] + s.check_similarity * signals["max_sim"]
-         + s.check_overlap * signals["max_overlap"])
+         + s.check_overlap * signals["max_overlap"] + s.check_margin * signals["sim_margin"])
     score = 1.0 / (1.0 + math.exp(-z))
     return Decision(score >= s.check_threshold, round(score, 4), {k: round(v, 4) for k, v in signals.items()})

@@ -132,8 +132,10 @@ def ask_stream(question: str, settings: Settings, *, history: list[dict] | None 
         out.extra = {**extra, "refusal_reason": reason, **({"check": _check(decision)} if decision else {})}
         return ChatEvent("done", answer=out)
 
-    # evidence so weak that even a certain "yes" from the model could not carry it: no model call
-    if ev.best is None or not answerability.decide(1.0, ev.features, a).answer:
+    # off the corpus's topics, or evidence so weak that even a certain "yes" from the model could
+    # not carry it: no model call
+    if (ev.best is None or ev.features["max_sim"] < a.min_similarity
+            or not answerability.decide(1.0, ev.features, a).answer):
         yield ChatEvent("token", text=_refusal_text(prompt, hits))
         yield refuse("no_evidence")
         return

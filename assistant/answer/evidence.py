@@ -77,7 +77,6 @@ class Evidence:
 # a wrapped line's second half ("geleistet (https://…).") starts in lower case or with a bracketed link
 _STARTS_LIKE_A_SENTENCE = re.compile(r"[-*•„\"']?\s*(?:\((?!https?:)|[A-ZÄÖÜ0-9§])")
 _URL = re.compile(r"https?://\S+")
-MD_HEADING = re.compile(r"#{1,6}\s+(.+?)[\s#]*$")
 
 
 def split(hits: Sequence[Hit]) -> tuple[list[list[Sentence]], int]:
@@ -86,12 +85,12 @@ def split(hits: Sequence[Hit]) -> tuple[list[list[Sentence]], int]:
     out, dropped = [], 0
     for p, hit in enumerate(hits):
         text, turns = FAKE_TURN.subn(" ", hit.chunk.text)
-        sents = T.sentences(text)
+        sents = T.sentences(T.unwrap(text) if T.hard_wrapped(hit.chunk.source) else text)
         bad = [looks_like_instruction(s) for s in sents]
         dropped += turns + sum(bad)
         heading, kept = hit.chunk.section.strip(), []
         for s in (s for s, b in zip(sents, bad) if not b):
-            m = MD_HEADING.fullmatch(s)
+            m = T.MD_HEADING.fullmatch(s)
             if m:
                 heading = m.group(1)
             kept.append(Sentence(p, len(kept), s, heading="" if m else heading, is_heading=bool(m)))

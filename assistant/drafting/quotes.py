@@ -19,8 +19,6 @@ from ..types import Hit
 from .record import Section
 
 MIN_CHARS, MAX_CHARS = 40, 320   # a statement, not a heading; short enough to quote
-WRAPPED = 60                     # a PDF line this long that stops mid-sentence was wrapped ...
-HEADING = 80                     # ... unless it is a numbered heading ("6. Datenschutz, Beteiligung")
 MIN_SIMILARITY = 0.80            # e5 cosine to the section's query: on the section's topic
 _NOT_PROSE = re.compile(r"^\s*(?:#|\||[-*•]\s*$)|https?://|\]\(")
 
@@ -37,9 +35,7 @@ def sentences(text: str) -> list[str]:
     that does not end a sentence continues on the next, unless that one opens a list item
     (short lines and numbered lines are headings and table cells, which stay apart)."""
     text = re.sub(r"\*\*(.+?)\*\*", r"\1", text)
-    text = re.sub(r"(?m)^(?!\d+(?:\.\d+)*\.?\s[^\n]{0,%d}$)([^\n]{%d,}(?<![.!?:;]))[ \t]*\n[ \t]*"
-                  r"(?![-*•#|]|\d+[.)]\s|\n)" % (HEADING, WRAPPED), r"\1 ", text)
-    return [s.lstrip("-*• ").strip() for s in T.sentences(text)]
+    return [s.lstrip("-*• ").strip() for s in T.sentences(T.unwrap(text))]
 
 
 def pick(hits: Sequence[Hit], query: str, terms: set[str], limit: int = 2,

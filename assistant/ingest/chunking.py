@@ -24,10 +24,10 @@ import math
 import re
 from typing import Any, Iterable
 
+from ..text import MD_HEADING as _MD_HEADING
 from ..text import sentence_starts
 from ..types import Chunk, ParsedDoc
 
-_MD_HEADING = re.compile(r"#{1,6}[ \t]+(.+?)[ \t#]*")
 _BOLD_LINE = re.compile(r"(\*\*|__)(.+?)\1[ \t]*:?")
 _NUMBERED = re.compile(r"((?:\d{1,2}\.)+\d{0,2}|[IVX]{1,4}\.|[A-H]\.|§[ \t]*\d+[a-z]?)[ \t]+(\S.*)")
 _LABEL = re.compile(r"([A-ZÄÖÜ][\w()/&,\- äöüÄÖÜß]{1,60}?)[ \t]*:")
