@@ -6,7 +6,7 @@ to "is the answer in these sources?" and the evidence scores. An evaluation run 
 the one-token check, so a few hundred train questions fit in the time of sixty answers.
 
     python scripts/answerability_signals.py evals/suites/integreat-de-train.yaml \\
-        --data-dir DATA --sample 200 --seed 3 --out signals.json [--model GGUF --threads 2]
+        --data-dir DATA --sample 200 --seed 3 --out signals.json [--model GGUF --threads 2 | --backend ollama --ollama-model TAG]
     python scripts/calibrate_answerability.py signals.json
 
 Writes ``{"items": [{"id", "answerable", "diagnostics": {"check": {...}}}]}``, the shape of an
@@ -38,9 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True)
     ap.add_argument("--model", default="")
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--backend", choices=config.BACKENDS, default="")
+    ap.add_argument("--ollama-model", default="")
     args = ap.parse_args(argv)
-    overrides = {"data_dir": args.data_dir, **({"llm.model": args.model} if args.model else {}),
-                 **({"llm.threads": args.threads} if args.threads else {})}
+    given = {"llm.model": args.model, "llm.threads": args.threads, "llm.backend": args.backend,
+             "llm.ollama_model": args.ollama_model}
+    overrides = {"data_dir": args.data_dir, **{k: v for k, v in given.items() if v}}
     settings = config.load(overrides)
     items = load_suite(args.suite).items
     if args.sample:

@@ -12,6 +12,8 @@ eval run itself: an empty index means "ingest the suite's corpus"). Then:
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -211,3 +213,25 @@ def test_eval_tab_offers_only_listed_suites_and_models(bare_settings):
         settings_for(bare_settings, "llamacpp", "/etc/passwd", allowed=allowed)
     with pytest.raises(UsageError):
         settings_for(bare_settings, "openai", "gpt")
+
+
+@pytest.mark.slow
+def test_answerability_signals_feed_the_calibration(capsys, dev_dir, test_model_path, tmp_path):
+    """The calibration round trip (integrity with the test model, not its figures): the one-token
+    check's signals for a few dev questions, a rerun that asks nothing again, the fitted [answer] block."""
+    assert main(["ingest", str(ROOT / "evals" / "corpora" / "integreat-de-dev"), "--data-dir", dev_dir]) == 0
+    capsys.readouterr()
+    out = tmp_path / "signals.json"
+    collect = [sys.executable, str(ROOT / "scripts" / "answerability_signals.py"), DEV, "--data-dir", dev_dir,
+               "--sample", "6", "--seed", "2", "--out", str(out), "--model", str(test_model_path), "--threads", "1"]
+    r = subprocess.run(collect, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr
+    items = json.loads(out.read_text(encoding="utf-8"))["items"]
+    assert len(items) == 6 and {i["answerable"] for i in items} == {True, False}
+    assert all(set(i["diagnostics"]["check"]) >= {"p_yes", "max_sim", "max_overlap", "sim_margin"} for i in items)
+    r = subprocess.run(collect, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0 and r.stderr == ""                          # resumed: every item already there
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "calibrate_answerability.py"), str(out)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "[answer]" in r.stdout and "check_margin = " in r.stdout and "check_threshold = " in r.stdout
