@@ -95,9 +95,10 @@ class AnswerSettings:
     # best sentence's similarity, its word overlap and its margin over the other retrieved sentences;
     # refuse below the threshold. Fitted with scripts/calibrate_answerability.py on 200 questions of
     # integreat-de-train (seed 3; signals from scripts/answerability_signals.py, the default model,
-    # 2026-12): in 5-fold cross-validation the four signals refused 0.49 of the unanswerable questions
-    # at 0.10 false refusals (P(yes) alone 0.33, the three former signals without the margin 0.31).
-    # The threshold keeps false refusals at 10 % on those 200.
+    # 2026-12; evals/reports/answerability-train-200/): in 5-fold cross-validation the four signals
+    # refuse 0.47 of the unanswerable questions at 0.11 false refusals (AUC 0.77; P(yes) alone 0.33
+    # at 0.10, the three former signals without the margin 0.39 at 0.09). The threshold keeps false
+    # refusals at 10 % on those 200.
     check: bool = True          # ask the model at all (off: the evidence scores alone decide)
     # No sentence this close to the question (e5 cosine): off the corpus's topics, refused without
     # asking the model. On the 200 train questions one answerable and no unanswerable one was below:

@@ -23,18 +23,19 @@ from pathlib import Path
 
 import numpy as np
 
-SIGNALS = ("p_yes", "max_sim", "max_overlap", "sim_margin")
-WEIGHTS = ("check_yes", "check_similarity", "check_overlap", "check_margin")
+WEIGHTS = {"p_yes": "check_yes", "max_sim": "check_similarity", "max_overlap": "check_overlap",
+           "sim_margin": "check_margin"}
+SIGNALS = tuple(WEIGHTS)
 
 
-def load(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def load(path: Path, signals: tuple[str, ...] = SIGNALS) -> tuple[np.ndarray, np.ndarray]:
     run = json.loads(path.read_text(encoding="utf-8"))
     xs, ys = [], []
     for item in run["items"]:
         check = (item.get("diagnostics") or {}).get("check")
         if not check:
             continue   # refused before the model was asked, or an error: no signals
-        xs.append([check.get(s, 0.0) for s in SIGNALS])
+        xs.append([check.get(s, 0.0) for s in signals])
         ys.append(1.0 if item["answerable"] else 0.0)
     if not xs:
         raise SystemExit("Der Lauf enthält keine Signale (diagnostics.check) – mit CHECK_THRESHOLD=0 laufen lassen.")
@@ -65,25 +66,60 @@ def rates(score: np.ndarray, y: np.ndarray, threshold: float) -> tuple[float, fl
     return false_refusals, refused_unanswerable
 
 
+def threshold_for(score: np.ndarray, y: np.ndarray, max_false_refusals: float) -> float:
+    """The highest threshold that refuses at most ``max_false_refusals`` of the answerable items."""
+    ok = [t for t in sorted(set(np.round(score, 4))) if rates(score, y, t)[0] <= max_false_refusals]
+    return max(ok) if ok else 0.0
+
+
+def auc(score: np.ndarray, y: np.ndarray) -> float:
+    if not 0 < y.mean() < 1:
+        return math.nan
+    return float(np.mean([(a > u) + 0.5 * (a == u) for a in score[y == 1] for u in score[y == 0]]))
+
+
+def cross_validate(x: np.ndarray, y: np.ndarray, folds: int, max_false_refusals: float) -> tuple[float, float, float]:
+    """Out-of-sample figures: fit and threshold on k-1 folds, score the held-out fold."""
+    fold = np.random.default_rng(0).permutation(len(y)) % folds
+    held_out, fr, ur = np.zeros(len(y)), [], []
+    for f in range(folds):
+        train, test = fold != f, fold == f
+        bias, w = fit(x[train], y[train])
+        t = threshold_for(1 / (1 + np.exp(-(x[train] @ w + bias))), y[train], max_false_refusals)
+        held_out[test] = 1 / (1 + np.exp(-(x[test] @ w + bias)))
+        a, b = rates(held_out[test], y[test], t)
+        fr.append(a)
+        ur.append(b)
+    return auc(held_out, y), float(np.mean(fr)), float(np.mean(ur))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", type=Path, help="run.json of an eval run with [answer] check_threshold = 0")
     ap.add_argument("--max-false-refusals", type=float, default=0.10)
+    ap.add_argument("--signals", default=",".join(SIGNALS),
+                    help="comma-separated subset to compare (the others get weight 0)")
+    ap.add_argument("--folds", type=int, default=5, help="cross-validation folds for the out-of-sample figures (0: none)")
     args = ap.parse_args()
-    x, y = load(args.run)
+    signals = tuple(args.signals.split(","))
+    if not set(signals) <= set(SIGNALS):
+        raise SystemExit(f"--signals: nur {', '.join(SIGNALS)}")
+    x, y = load(args.run, signals)
     bias, w = fit(x, y)
     score = 1 / (1 + np.exp(-(x @ w + bias)))
-    candidates = sorted(set(np.round(score, 4)))
-    ok = [t for t in candidates if rates(score, y, t)[0] <= args.max_false_refusals]
-    threshold = max(ok) if ok else 0.0
+    threshold = threshold_for(score, y, args.max_false_refusals)
     fr, ur = rates(score, y, threshold)
-    auc = np.mean([(a > u) + 0.5 * (a == u) for a in score[y == 1] for u in score[y == 0]]) if 0 < y.mean() < 1 else math.nan
     print(f"# fitted on {len(y)} items ({int(y.sum())} answerable) of {args.run}")
-    print(f"# on these items: AUC {auc:.3f}; false refusals {fr:.2f}, unanswerable refused {ur:.2f}")
+    print(f"# on these items: AUC {auc(score, y):.3f}; false refusals {fr:.2f}, unanswerable refused {ur:.2f}")
+    if args.folds > 1:
+        cv_auc, cv_fr, cv_ur = cross_validate(x, y, args.folds, args.max_false_refusals)
+        print(f"# {args.folds}-fold cross-validation: AUC {cv_auc:.3f}; false refusals {cv_fr:.2f}, "
+              f"unanswerable refused {cv_ur:.2f}")
     print("[answer]")
     print(f"check_bias = {bias:.3f}")
-    for name, value in zip(WEIGHTS, w):
-        print(f"{name} = {value:.3f}")
+    fitted = dict(zip(signals, w))
+    for name, weight in WEIGHTS.items():
+        print(f"{weight} = {fitted.get(name, 0.0):.3f}")
     print(f"check_threshold = {threshold:.4f}")
 
 
