@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 from langchain_core.messages import convert_to_openai_messages  # noqa: E402
 
 from assistant import config  # noqa: E402
-from assistant.answer import chat, evidence, prompts  # noqa: E402
+from assistant.answer import chat, prompts  # noqa: E402
 from assistant.index import retrieval  # noqa: E402
 from assistant.ingest import pipeline  # noqa: E402
 from assistant.runtime import gguf, llm  # noqa: E402
@@ -87,12 +87,10 @@ def raw_engine_run(settings, questions) -> list[dict]:
     """The same answer prompts straight into the engine: no retrieval, no check, no post-processing."""
     engine = llm.EmbeddedEngine.get(settings)
     prompt = prompts.load("chat")
-    a = settings.answer
     rows = []
     for q in questions:
         hits = retrieval.search(q, settings, k=settings.retrieval.k)
-        ev = evidence.select(hits, q, total=settings.retrieval.context_chars, max_passages=a.max_passages,
-                             before=a.before, after=a.after, w_overlap=a.overlap_weight, rank_penalty=a.rank_penalty)
+        ev = chat.choose_evidence(hits, q, settings)
         if ev.best is None:
             continue
         body = {"messages": convert_to_openai_messages(chat.build_messages(q, ev, None, prompt, "answer")),

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from assistant import config
-from assistant.answer import chat, evidence, prompts
+from assistant.answer import chat, prompts
 from assistant.evaluation.suites import load_suite, sample
 from assistant.fsutil import atomic_write
 from assistant.index import retrieval
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         items = sample(items, args.sample, args.seed)
     out = Path(args.out)
     done = {i["id"]: i for i in json.loads(out.read_text(encoding="utf-8"))["items"]} if out.exists() else {}
-    prompt, a = prompts.load("chat"), settings.answer
+    prompt = prompts.load("chat")
     chat_model = llm.get_chat_model(settings)
     with open_store(settings) as store:
         for n, item in enumerate(items, 1):
@@ -58,9 +58,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             t0 = time.perf_counter()
             hits = retrieval.search(item.question, settings, k=settings.retrieval.k, store=store)
-            ev = evidence.select(hits, item.question, total=settings.retrieval.context_chars,
-                                 max_passages=a.max_passages, before=a.before, after=a.after,
-                                 w_overlap=a.overlap_weight, rank_penalty=a.rank_penalty)
+            ev = chat.choose_evidence(hits, item.question, settings)
             check = None
             if ev.best is not None:
                 p_yes = llm.yes_probability(chat_model, chat.build_messages(item.question, ev, None, prompt, "check"))

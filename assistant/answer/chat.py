@@ -76,6 +76,14 @@ def build_messages(question: str, ev: evidence.Evidence, history: list[dict] | N
     return msgs
 
 
+def choose_evidence(hits: list[Hit], question: str, settings: Settings) -> evidence.Evidence:
+    """The evidence a chat prompt shows, with the configured budget and weights (also for the
+    benchmark and the calibration, so they measure what users get)."""
+    a = settings.answer
+    return evidence.select(hits, question, total=settings.retrieval.context_chars, max_passages=a.max_passages,
+                           before=a.before, after=a.after, w_overlap=a.overlap_weight, rank_penalty=a.rank_penalty)
+
+
 def _refusal_text(prompt: prompts.Prompt, hits: list[Hit]) -> str:
     lines = [prompt["refusal"]]
     if hits:
@@ -117,8 +125,7 @@ def ask_stream(question: str, settings: Settings, *, history: list[dict] | None 
         hits = retrieval.search(retrieval_query(question, history), settings, k=settings.retrieval.k,
                                 filters=filters, store=store)
     yield ChatEvent("sources", sources=hits)
-    ev = evidence.select(hits, question, total=settings.retrieval.context_chars, max_passages=a.max_passages,
-                         before=a.before, after=a.after, w_overlap=a.overlap_weight, rank_penalty=a.rank_penalty)
+    ev = choose_evidence(hits, question, settings)
     timings = {"retrieval_ms": _ms(t0)}
     model = llm.model_label(settings)
     extra: dict = {"prompt": prompt.id, "dropped_instructions": ev.dropped
