@@ -7,12 +7,12 @@ Usage (on the train split, never on the split you report):
     python scripts/calibrate_answerability.py DATA/runs/<run_id>/run.json [--max-false-refusals 0.10]
 
 Each answered item of the run carries the signals (``diagnostics.check``: the model's P(yes), the best
-sentence's e5 similarity, its word overlap and how far it stands out from the other sentences).
-``scripts/answerability_signals.py`` collects them for a few hundred questions without writing answers. A logistic regression on them, with the label "the suite
-says the question is answerable", gives the weights; the threshold is the highest that keeps false
-refusals of answerable questions at or below the limit. Prints a ``[answer]`` block for
-pilot-assistant.toml and the figures it reaches on the run itself (an optimistic estimate: check it on
-another split).
+sentence's e5 similarity, its word overlap and how far it stands out from the other sentences;
+``scripts/answerability_signals.py`` collects them for a few hundred questions without writing answers).
+A logistic regression on them, with the label "the suite says the question is answerable", gives the
+weights; the threshold is the highest that keeps false refusals of answerable questions at or below the
+limit. Prints a ``[answer]`` block for pilot-assistant.toml, the figures it reaches on the run itself (an
+optimistic estimate) and cross-validated ones (``--folds``); check them on another split.
 """
 from __future__ import annotations
 
@@ -26,6 +26,11 @@ import numpy as np
 WEIGHTS = {"p_yes": "check_yes", "max_sim": "check_similarity", "max_overlap": "check_overlap",
            "sim_margin": "check_margin"}
 SIGNALS = tuple(WEIGHTS)
+
+
+def probability(x: np.ndarray, bias: float, w: np.ndarray) -> np.ndarray:
+    """The logistic score ``answerability.decide`` computes, for many items at once."""
+    return 1 / (1 + np.exp(-(x @ w + bias)))
 
 
 def load(path: Path, signals: tuple[str, ...] = SIGNALS) -> tuple[np.ndarray, np.ndarray]:
@@ -51,7 +56,7 @@ def fit(x: np.ndarray, y: np.ndarray, l2: float = 1.0, steps: int = 20000, lr: f
     w, b = np.zeros(x.shape[1]), 0.0
     cw = np.where(y == 1, 0.5 / max(y.mean(), 1e-9), 0.5 / max(1 - y.mean(), 1e-9))
     for _ in range(steps):
-        p = 1 / (1 + np.exp(-(z @ w + b)))
+        p = probability(z, b, w)
         g = (p - y) * cw
         w = np.maximum(0.0, w - lr * (z.T @ g / len(y) + l2 * w / len(y)))
         b -= lr * g.mean()
@@ -85,8 +90,8 @@ def cross_validate(x: np.ndarray, y: np.ndarray, folds: int, max_false_refusals:
     for f in range(folds):
         train, test = fold != f, fold == f
         bias, w = fit(x[train], y[train])
-        t = threshold_for(1 / (1 + np.exp(-(x[train] @ w + bias))), y[train], max_false_refusals)
-        held_out[test] = 1 / (1 + np.exp(-(x[test] @ w + bias)))
+        t = threshold_for(probability(x[train], bias, w), y[train], max_false_refusals)
+        held_out[test] = probability(x[test], bias, w)
         a, b = rates(held_out[test], y[test], t)
         fr.append(a)
         ur.append(b)
@@ -106,7 +111,7 @@ def main() -> None:
         raise SystemExit(f"--signals: nur {', '.join(SIGNALS)}")
     x, y = load(args.run, signals)
     bias, w = fit(x, y)
-    score = 1 / (1 + np.exp(-(x @ w + bias)))
+    score = probability(x, bias, w)
     threshold = threshold_for(score, y, args.max_false_refusals)
     fr, ur = rates(score, y, threshold)
     print(f"# fitted on {len(y)} items ({int(y.sum())} answerable) of {args.run}")

@@ -157,7 +157,8 @@ def select(hits: Sequence[Hit], question: str, *, total: int, max_passages: int 
         best.text = best.text[:total]
         kept, order = {best.passage: [best]}, [best.passage]
     # the Fundstelle and the answer-or-refuse scores come from sentences that can answer something
-    shown = [s for s in ranked if any(k is s for k in kept.get(s.passage, ()))]
+    in_prompt = {id(s) for sents in kept.values() for s in sents}
+    shown = [s for s in ranked if id(s) in in_prompt]
     best = next((s for s in shown if s.quotable), shown[0] if shown else None)
     ev = Evidence(hits=list(hits), chosen=kept, order=order, best=best, dropped=dropped)
     scored = [s for s in ranked if s.quotable] or ranked
