@@ -91,6 +91,10 @@ class AnswerSettings:
     overlap_weight: float = 0.5  # sentence score = e5 cosine + weight x share of the question's words ...
     rank_penalty: float = 0.2   # ... - penalty x retrieval rank (the best passage first)
     quote_sentences: int = 4    # sentences after the best one in the "Fundstelle" shown at once
+    # a second statement scoring within this of the best one is quoted too, with this many sentences
+    # after it (0: never); tuned on integreat-de train, checked on dev and starter (README)
+    second_quote_within: float = 0.1
+    second_quote_sentences: int = 1
     # Answer or refuse: logistic score of the model's P(yes) to "is the answer in the sources?", the
     # best sentence's similarity, its word overlap and its margin over the other retrieved sentences;
     # refuse below the threshold. Fitted with scripts/calibrate_answerability.py on 200 questions of

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from assistant.answer import answerability, citations, evidence
 from assistant.config import AnswerSettings
+from assistant.evaluation import metrics
 from assistant.types import Chunk, Hit
 
 KITA = ("Kita-Anmeldung\nDie Anmeldung für einen Platz in der Kita erfolgt online über das Kita-Portal der Stadt.\n"
@@ -82,3 +83,35 @@ def test_hard_wrapped_lines_of_pdf_and_markdown_are_one_sentence_again_plain_tex
         sents = [s.text for s in evidence.split([hit])[0][0]]
         assert (sents[0].endswith("keine weiteren Mittel nötig sind.")) is joined, source
         assert "- der nächste Punkt" in sents   # a list item never joins the line before it
+
+
+OPENDESK = ("openDesk\nopenDesk ist eine Arbeitsplatzsuite aus Open-Source-Komponenten.\n"
+            "Das Zentrum für Digitale Souveränität (ZenDiS) entwickelt openDesk im Auftrag des Bundes.\n"
+            "Die Suite umfasst Textverarbeitung, Tabellen und Präsentationen.\nSie läuft im eigenen Rechenzentrum.\n"
+            "Dateien lassen sich gemeinsam bearbeiten.\nVideokonferenzen sind ebenfalls enthalten.\n"
+            "In Musterstadt haben 60 Beschäftigte openDesk zwei Monate lang getestet.")
+
+
+def test_the_fundstelle_quotes_a_close_second_statement_in_reading_order():
+    # a two-part question answered in two places of one page, five lines apart: the first run alone
+    # (the best sentence and the one after it) holds only one half
+    from assistant.answer import chat
+
+    ev = evidence.select(_hits(OPENDESK), "Wer entwickelt openDesk, und wer hat es in Musterstadt erprobt?",
+                         total=2000, after=6)
+    settings = AnswerSettings(quote_sentences=1)
+    [quote] = chat.fundstelle(ev, settings)
+    assert quote["n"] == 1 and "ZenDiS" in quote["text"] and "60 Beschäftigte" in quote["text"]
+    assert quote["text"].index("ZenDiS") < quote["text"].index(" […] ") < quote["text"].index("60 Beschäftigte")
+    [alone] = chat.fundstelle(ev, AnswerSettings(quote_sentences=1, second_quote_within=0))
+    assert ("ZenDiS" in alone["text"]) != ("60 Beschäftigte" in alone["text"])
+
+
+def test_every_sentence_of_a_fundstelle_quote_cites_its_source():
+    # only the quote's opening carries "[1]"; its later sentences were counted as uncited
+    answer = ('Fundstelle [1]: „Die Anmeldung für einen Platz in der Kita erfolgt online über das Kita-Portal der '
+              'Stadt. Eltern brauchen dafür die Geburtsurkunde des Kindes. […] Bei Fragen hilft das Jugendamt.“\n\n'
+              'Die Frist endet jedes Jahr am 31. Januar [1].')
+    faith = metrics.faithfulness(answer, [KITA])
+    assert faith.checked == 4 and faith.score == 1.0, faith.unsupported
+    assert "Geburtsurkunde" in citations.claims_for(answer, 1)

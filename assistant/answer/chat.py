@@ -84,6 +84,20 @@ def choose_evidence(hits: list[Hit], question: str, settings: Settings) -> evide
                            before=a.before, after=a.after, w_overlap=a.overlap_weight, rank_penalty=a.rank_penalty)
 
 
+def fundstelle(ev: evidence.Evidence, a) -> list[dict]:
+    """What is shown at once, one entry per passage ({"n", "text"}, best first): the best run of
+    sentences and a close second (``evidence.Evidence.quotes``); two runs of one passage in reading
+    order, joined by "[…]"."""
+    runs = [r for r in ev.quotes(a.quote_sentences, second_after=a.second_quote_sentences,
+                                 second_within=a.second_quote_within) if r]
+    by_passage: dict[int, list[list[evidence.Sentence]]] = {}
+    for run in runs:
+        by_passage.setdefault(run[0].passage, []).append(run)
+    return [{"n": p + 1, "text": " […] ".join(" ".join(s.text for s in run)
+                                              for run in sorted(rs, key=lambda r: r[0].index))}
+            for p, rs in by_passage.items()]
+
+
 def _refusal_text(prompt: prompts.Prompt, hits: list[Hit]) -> str:
     lines = [prompt["refusal"]]
     if hits:
@@ -146,10 +160,9 @@ def ask_stream(question: str, settings: Settings, *, history: list[dict] | None 
         yield ChatEvent("token", text=_refusal_text(prompt, hits))
         yield refuse("no_evidence")
         return
-    window = ev.window(ev.best, after=a.quote_sentences)
-    quote_n = ev.best.passage + 1
-    quote = prompt["quote"].format(n=quote_n, text=" ".join(s.text for s in window))
-    extra["quote"] = {"n": quote_n, "text": " ".join(s.text for s in window)}
+    quotes = fundstelle(ev, a)
+    quote = "\n\n".join(prompt["quote"].format(**q) for q in quotes)
+    extra["quote"], extra["quotes"] = quotes[0], quotes
     yield ChatEvent("quote", text=quote)
     timings["quote_ms"] = _ms(t0)
 
@@ -175,7 +188,7 @@ def ask_stream(question: str, settings: Settings, *, history: list[dict] | None 
     checked = citations.check(body, texts) if body else citations.CheckedAnswer("", [], 0, 0, [])
     kept, removed_sentences = citations.drop_unverified_numbers(checked.text, texts)
     text = quote if not kept.strip() else f"{quote}\n\n{kept}"
-    used = list(dict.fromkeys([quote_n, *citations.cited_numbers(kept)]))
+    used = list(dict.fromkeys([*(q["n"] for q in quotes), *citations.cited_numbers(kept)]))
     answer = Answer(text, make_citations(text, used, hits), False, model, timings, hits,
                     removed_citations=checked.removed)
     answer.extra = {**extra, "added_citations": checked.added, "corrected_citations": checked.corrected,

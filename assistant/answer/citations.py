@@ -129,9 +129,26 @@ def best_quote(passage: str, claim: str, max_chars: int = 300) -> str:
     return best if len(best) <= max_chars else best[: max_chars - 1] + "…"
 
 
+# the Fundstelle as prompts/chat/v2 "quote" writes it; its runs of one passage are joined by "[…]"
+QUOTED = re.compile(r"Fundstelle \[(\d+)\]: „(.*)“")
+
+
+def attributed_sentences(answer: str) -> list[tuple[str, list[int]]]:
+    """The answer's sentences, each with the source numbers it cites. Every sentence of a
+    Fundstelle quote cites its source, though only the quote's opening carries the number."""
+    out: list[tuple[str, list[int]]] = []
+    for line in (answer or "").splitlines():
+        m = QUOTED.fullmatch(line.strip())
+        if m:
+            out += [(s, [int(m.group(1))]) for s in T.sentences(m.group(2).replace(" […] ", "\n"))]
+        else:
+            out += [(s, cited_numbers(s)) for s in T.sentences(line)]
+    return out
+
+
 def claims_for(answer: str, n: int) -> str:
     """All answer sentences citing source n (to pick its quote)."""
-    return " ".join(s for s in T.sentences(answer) if n in cited_numbers(s))
+    return " ".join(s for s, ns in attributed_sentences(answer) if n in ns)
 
 
 NO_EVIDENCE = ("finde ich dazu nichts", "nicht aufgefuehrt", "keine angaben", "keine informationen",

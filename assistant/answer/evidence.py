@@ -53,6 +53,7 @@ class Evidence:
     best: Sentence | None = None          # the best-scoring sentence (the "Fundstelle")
     dropped: int = 0                      # instruction-like sentences removed
     features: dict[str, float] = field(default_factory=dict)
+    ranked: list[Sentence] = field(default_factory=list)   # the shown sentences, best first
 
     def text(self, p: int) -> str:
         """The shown text of passage ``p`` (hit index), one sentence per line, delimiter-safe."""
@@ -72,6 +73,22 @@ class Evidence:
                 break
             run.append(s)
         return run
+
+    def quotes(self, after: int, *, second_after: int = 1, second_within: float = 0.0) -> list[list[Sentence]]:
+        """The Fundstelle: the best sentence's window, and a second run when another statement shown
+        scores within ``second_within`` of the best one. Answers often stand in two places (the rule
+        and its exception, the two halves of a two-part question); on integreat-de train, dev and
+        the starter suite the second run carries more of the gold answer per character than a longer
+        first window does."""
+        if self.best is None:
+            return []
+        first = self.window(self.best, after=after)
+        out, taken = [first], {id(s) for s in first}
+        if second_within > 0:
+            other = next((s for s in self.ranked if s.quotable and id(s) not in taken), None)
+            if other is not None and other.score >= self.best.score - second_within:
+                out.append([s for s in self.window(other, after=second_after) if id(s) not in taken])
+        return out
 
 
 # a wrapped line's second half ("geleistet (https://…).") starts in lower case or with a bracketed link
@@ -160,7 +177,7 @@ def select(hits: Sequence[Hit], question: str, *, total: int, max_passages: int 
     in_prompt = {id(s) for sents in kept.values() for s in sents}
     shown = [s for s in ranked if id(s) in in_prompt]
     best = next((s for s in shown if s.quotable), shown[0] if shown else None)
-    ev = Evidence(hits=list(hits), chosen=kept, order=order, best=best, dropped=dropped)
+    ev = Evidence(hits=list(hits), chosen=kept, order=order, best=best, dropped=dropped, ranked=shown)
     scored = [s for s in ranked if s.quotable] or ranked
     if scored:
         sims = sorted((s.sim for s in scored), reverse=True)

@@ -15,7 +15,7 @@ from pathlib import PurePosixPath, PureWindowsPath
 from typing import Iterable, Sequence
 
 from .. import text as T
-from ..answer.citations import CITE, cited_numbers, support
+from ..answer.citations import CITE, attributed_sentences, support
 from .suites import GoldSource
 
 MONTHS = {"januar": 1, "jaenner": 1, "februar": 2, "maerz": 3, "april": 4, "mai": 5, "juni": 6, "juli": 7,
@@ -240,16 +240,17 @@ def numbers_consistent(sentence: str, passage: str) -> bool:
 
 def faithfulness(answer: str, passages: Sequence[str], *, threshold: float = 0.5) -> Faithfulness:
     """Share of answer sentences that a passage they cite supports (content-word overlap of at
-    least ``threshold``) with consistent numbers and dates. Uncited sentences count as unsupported;
-    sentences of fewer than three content words (transitions, headers) are not checked."""
+    least ``threshold``) with consistent numbers and dates; each sentence of a Fundstelle quote cites
+    the quote's source. Uncited sentences count as unsupported; sentences of fewer than three
+    content words (transitions, headers) are not checked."""
     checked = supported = with_numbers = numbers_ok = 0
     unsupported = []
-    for sent in T.sentences(answer or ""):
+    for sent, numbers in attributed_sentences(answer):
         body = _ENUM.sub("", sent)
         if len(T.tokens(CITE.sub(" ", body))) < 3:
             continue
         checked += 1
-        cited = [passages[n - 1] for n in dict.fromkeys(cited_numbers(body)) if 1 <= n <= len(passages)]
+        cited = [passages[n - 1] for n in dict.fromkeys(numbers) if 1 <= n <= len(passages)]
         has_numbers = bool(number_set(body))
         nums_good = any(numbers_consistent(body, p) for p in cited)
         if has_numbers:
