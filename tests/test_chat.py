@@ -72,6 +72,15 @@ def test_on_topic_question_the_model_finds_unanswered_is_refused_with_its_signal
     assert answer.extra["refusal_reason"] == "check" and answer.extra["check"]["p_yes"] == 0.0
 
 
+def test_a_year_no_source_mentions_is_refused_without_the_model(indexed):
+    # the costs stand on page 2, but nothing retrieved speaks of 2029: the quote would show the
+    # 48.500 Euro as if they answered for that year
+    answer = chat.ask("Wie viel kostet der Pilot des Bürgerservice-Chatbots im Jahr 2029?", indexed,
+                      chat_model=object())   # would fail if the model were called
+    assert answer.refused and answer.extra["refusal_reason"] == "year_missing"
+    assert "Das Jahr 2029 kommt in den gefundenen Stellen nicht vor." in answer.answer and answer.citations == []
+
+
 def test_empty_index_refuses(settings):
     answer = chat.ask("Was kostet der Chatbot?", settings, chat_model=object())
     assert answer.refused and answer.sources == []

@@ -115,3 +115,14 @@ def test_every_sentence_of_a_fundstelle_quote_cites_its_source():
     faith = metrics.faithfulness(answer, [KITA])
     assert faith.checked == 4 and faith.score == 1.0, faith.unsupported
     assert "Geburtsurkunde" in citations.claims_for(answer, 1)
+
+
+def test_a_year_counts_as_found_in_a_date_a_period_or_a_title_but_not_in_an_amount():
+    texts = ["Die Frist endet am 31.12.2026.", "Förderperiode 2021–2027", "Haushaltsplan 2030"]
+    assert answerability.missing_years("Was gilt 2026?", texts) == []
+    assert answerability.missing_years("Was gilt 2024 im EFRE?", texts) == []            # inside 2021–2027
+    assert answerability.missing_years("Und 2030?", texts) == []
+    assert answerability.missing_years("Was kostet es 2028 und 2029?", texts) == ["2028", "2029"]
+    assert answerability.missing_years("Was kostet es 2028?", ["Es kostet 2.028 Euro."]) == ["2028"]
+    assert answerability.missing_years("Wie viel kostet der Pilot?", []) == []      # no year asked
+    assert answerability.missing_years("Was steht in Drucksache 0087/2025?", ["Drucksache 0087/2025"]) == []

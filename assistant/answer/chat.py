@@ -98,8 +98,8 @@ def fundstelle(ev: evidence.Evidence, a) -> list[dict]:
             for p, rs in by_passage.items()]
 
 
-def _refusal_text(prompt: prompts.Prompt, hits: list[Hit]) -> str:
-    lines = [prompt["refusal"]]
+def _refusal_text(prompt: prompts.Prompt, hits: list[Hit], note: str = "") -> str:
+    lines = [f"{prompt['refusal']} {note}".strip()]
     if hits:
         lines.append("\nNächstliegende Quellen:")
         for h in hits[:3]:   # titles come from documents: escaped, and a file name, never a server path
@@ -145,8 +145,8 @@ def ask_stream(question: str, settings: Settings, *, history: list[dict] | None 
     extra: dict = {"prompt": prompt.id, "dropped_instructions": ev.dropped
                    + sum(passages.safe_title(h.chunk.title, h.chunk.source)[1] for h in hits)}
 
-    def refuse(reason: str, decision: answerability.Decision | None = None) -> ChatEvent:
-        text = _refusal_text(prompt, hits)
+    def refuse(reason: str, decision: answerability.Decision | None = None, text: str = "") -> ChatEvent:
+        text = text or _refusal_text(prompt, hits)
         timings.setdefault("first_token_ms", _ms(t0))
         timings["total_ms"] = _ms(t0)
         out = Answer(text, [], True, model, timings, hits)
@@ -159,6 +159,14 @@ def ask_stream(question: str, settings: Settings, *, history: list[dict] | None 
             or not answerability.decide(1.0, ev.features, a).answer):
         yield ChatEvent("token", text=_refusal_text(prompt, hits))
         yield refuse("no_evidence")
+        return
+    missing = answerability.missing_years(question, [*ev.texts(), *(ev.hits[p].chunk.title for p in ev.order)])
+    if missing:
+        text = _refusal_text(prompt, hits, note=(f"Das Jahr {missing[0]} kommt" if len(missing) == 1 else
+                                                 f"Die Jahre {', '.join(missing)} kommen")
+                             + " in den gefundenen Stellen nicht vor.")
+        yield ChatEvent("token", text=text)
+        yield refuse("year_missing", text=text)
         return
     quotes = fundstelle(ev, a)
     quote = "\n\n".join(prompt["quote"].format(**q) for q in quotes)

@@ -30,7 +30,7 @@ from .suites import sample as sample_items
 
 Progress = Callable[[dict], None]
 # what an answer's extra keeps in the run: the signals behind answering or refusing (for calibration)
-DIAGNOSTICS = ("check", "refusal_reason", "quote", "extractive", "removed_sentences", "prompt")
+DIAGNOSTICS = ("check", "refusal_reason", "quote", "quotes", "extractive", "removed_sentences", "prompt")
 ROOT = config.PROJECT_ROOT
 
 
