@@ -19,7 +19,7 @@ from typing import Iterator
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 from .. import text as T
-from ..config import Settings
+from ..config import AnswerSettings, Settings
 from ..errors import UsageError
 from ..index import retrieval
 from ..index.filters import Filters
@@ -84,7 +84,7 @@ def choose_evidence(hits: list[Hit], question: str, settings: Settings) -> evide
                            before=a.before, after=a.after, w_overlap=a.overlap_weight, rank_penalty=a.rank_penalty)
 
 
-def fundstelle(ev: evidence.Evidence, a) -> list[dict]:
+def fundstelle(ev: evidence.Evidence, a: AnswerSettings) -> list[dict]:
     """What is shown at once, one entry per passage ({"n", "text"}, best first): the best run of
     sentences and a close second (``evidence.Evidence.quotes``); two runs of one passage in reading
     order, joined by "[…]"."""
