@@ -88,8 +88,7 @@ def fundstelle(ev: evidence.Evidence, a: AnswerSettings) -> list[dict]:
     """What is shown at once, one entry per passage ({"n", "text"}, best first): the best run of
     sentences and a close second (``evidence.Evidence.quotes``); two runs of one passage in reading
     order, joined by "[…]"."""
-    runs = [r for r in ev.quotes(a.quote_sentences, second_after=a.second_quote_sentences,
-                                 second_within=a.second_quote_within) if r]
+    runs = ev.quotes(a.quote_sentences, second_after=a.second_quote_sentences, second_within=a.second_quote_within)
     by_passage: dict[int, list[list[evidence.Sentence]]] = {}
     for run in runs:
         by_passage.setdefault(run[0].passage, []).append(run)
@@ -145,8 +144,8 @@ def ask_stream(question: str, settings: Settings, *, history: list[dict] | None 
     extra: dict = {"prompt": prompt.id, "dropped_instructions": ev.dropped
                    + sum(passages.safe_title(h.chunk.title, h.chunk.source)[1] for h in hits)}
 
-    def refuse(reason: str, decision: answerability.Decision | None = None, text: str = "") -> ChatEvent:
-        text = text or _refusal_text(prompt, hits)
+    def refuse(reason: str, decision: answerability.Decision | None = None, note: str = "") -> ChatEvent:
+        text = _refusal_text(prompt, hits, note)
         timings.setdefault("first_token_ms", _ms(t0))
         timings["total_ms"] = _ms(t0)
         out = Answer(text, [], True, model, timings, hits)
@@ -162,11 +161,10 @@ def ask_stream(question: str, settings: Settings, *, history: list[dict] | None 
         return
     missing = answerability.missing_years(question, [*ev.texts(), *(ev.hits[p].chunk.title for p in ev.order)])
     if missing:
-        text = _refusal_text(prompt, hits, note=(f"Das Jahr {missing[0]} kommt" if len(missing) == 1 else
-                                                 f"Die Jahre {', '.join(missing)} kommen")
-                             + " in den gefundenen Stellen nicht vor.")
-        yield ChatEvent("token", text=text)
-        yield refuse("year_missing", text=text)
+        note = (f"Das Jahr {missing[0]} kommt" if len(missing) == 1 else
+                f"Die Jahre {', '.join(missing)} kommen") + " in den gefundenen Stellen nicht vor."
+        yield ChatEvent("token", text=_refusal_text(prompt, hits, note))
+        yield refuse("year_missing", note=note)
         return
     quotes = fundstelle(ev, a)
     quote = "\n\n".join(prompt["quote"].format(**q) for q in quotes)
