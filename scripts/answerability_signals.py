@@ -22,6 +22,7 @@ from pathlib import Path
 
 from assistant import config
 from assistant.answer import chat, prompts
+from assistant.evaluation.runner import item_filters
 from assistant.evaluation.suites import load_suite, sample
 from assistant.fsutil import atomic_write
 from assistant.index import retrieval
@@ -57,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
             if item.id in done:
                 continue
             t0 = time.perf_counter()
-            hits = retrieval.search(item.question, settings, k=settings.retrieval.k, store=store)
+            # searched as `eval` searches it (an item's municipality scopes it), so the weights fit
+            hits = retrieval.search(item.question, settings, k=settings.retrieval.k, store=store,
+                                    filters=item_filters(item, None))
             ev = chat.choose_evidence(hits, item.question, settings)
             check = None
             if ev.best is not None:

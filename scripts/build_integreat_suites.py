@@ -105,6 +105,8 @@ def suite_item(split: str, it: dict) -> dict:
     out["page"] = it["page"]
     if answerable:
         out["answer_sentences"] = list(it["answer_lines"])
+    # each question was asked in one city's app: it searches that city's pages only
+    out["municipality"] = CITY_NAMES.get(it["city"], it["city"])
     out["tags"] = [it["city"]] + ([] if answerable else ["unanswerable"])
     extra = []
     if it.get("jaccard") is not None:
@@ -132,7 +134,9 @@ HEADER = """\
 #
 # Fields beyond the suite format: `page` (the page the question was asked about – also for
 # unanswerable items, for an oracle condition) and `answer_sentences` (the annotated answer
-# lines; `reference` is the same lines joined with a space).
+# lines; `reference` is the same lines joined with a space). `municipality` is the city whose
+# app the question was asked in: `eval` searches that city's pages only, as the app does
+# (`eval --all-municipalities` searches all three, as suite version 1 did).
 """
 
 README = """\
@@ -191,7 +195,7 @@ def build(data_dir: Path, out_dir: Path) -> dict[str, dict[str, int]]:
         # first N items (`pilot-assistant eval --limit N`) a fair sample.
         entries.sort(key=lambda e: hashlib.sha256(e["id"].encode()).hexdigest())
         n_unans = sum(1 for e in entries if not e["answerable"])
-        doc = {"name": f"integreat-de-{split}", "version": "1",
+        doc = {"name": f"integreat-de-{split}", "version": "2",
                "description": (f"Integreat-App (München, Landkreis Augsburg, Rems-Murr-Kreis): {len(entries)} Fragen "
                                f"zu {len(pages)} Seiten, {n_unans} davon ohne Antwort auf ihrer Seite. "
                                f"Daten: {ATTRIBUTION}."),

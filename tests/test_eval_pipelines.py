@@ -161,3 +161,16 @@ def test_the_integreat_suites_are_rebuilt_byte_for_byte(tmp_path):
                              ROOT / "evals" / "corpora" / f"integreat-de-{split}")
         assert not (cmp.left_only or cmp.right_only or cmp.diff_files), (split, cmp.left_only, cmp.right_only,
                                                                          cmp.diff_files)
+
+
+def test_an_items_municipality_narrows_its_search_unless_the_run_names_one():
+    from assistant.evaluation.runner import item_filters
+    from assistant.evaluation.suites import EvalItem
+    from assistant.index.filters import Filters
+
+    item = EvalItem(id="a", question="Wo?", reference="hier", municipality="München")
+    assert item_filters(item, None) == Filters(municipality="München")
+    assert item_filters(item, Filters(type="report")) == Filters(type="report", municipality="München")
+    run_wide = Filters(municipality="Rems-Murr-Kreis")
+    assert item_filters(item, run_wide) is run_wide
+    assert item_filters(EvalItem(id="b", question="Wo?", reference="x"), None) is None

@@ -141,6 +141,10 @@ items:
     gold_sources: [vorlage.pdf]
   - id: leer
     question: Ohne Referenz?
+  - id: kommune
+    question: Wo?
+    reference: hier
+    municipality: [München, Augsburg]
 """
 
 
@@ -157,7 +161,8 @@ def test_validation_collects_every_problem_with_line_and_id(tmp_path):
     assert "Eintrag 'vielleicht': 'answerable' muss true oder false sein" in text
     assert "Eintrag 'unbeantwortbar': unbeantwortbare Frage (answerable: false) darf keine 'gold_sources'" in text
     assert "Zeile 31, Eintrag 'leer': beantwortbare Frage braucht 'reference' oder 'facts'" in text
-    assert len(problems) == 8
+    assert "Zeile 36, Eintrag 'kommune': 'municipality' muss ein Text sein" in text
+    assert len(problems) == 9
     assert problems[0].startswith("Zeile 6,")                          # sorted by line
     assert err.value.exit_code == 2 and "kaputt.yaml" in str(err.value)
 
@@ -187,9 +192,10 @@ def test_yaml_forms_are_equivalent(tmp_path):
     - {file: bericht.md}
     - {file: andere.pdf, pages: 2}
   tags: [council]
+  municipality: München
 """))   # a bare list is a suite too
     item = suite.items[0]
-    assert suite.name == "forms" and item.answerable and item.facts == ["ein Fakt"]
+    assert suite.name == "forms" and item.answerable and item.facts == ["ein Fakt"] and item.municipality == "München"
     assert item.gold_sources == [GoldSource("vorlage.pdf", (1, 3)), GoldSource("bericht.md"), GoldSource("andere.pdf", (2,))]
     assert item.line == 1
 

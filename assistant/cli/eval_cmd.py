@@ -39,6 +39,9 @@ def register(sub) -> None:
                    help="vorher diesen Korpus indexieren (inkrementell); ohne Angabe wird der Korpus der Suite "
                         "nur bei leerem Index indexiert")
     p.add_argument("--items", help="Entwurfs-Suite: nur diese Einträge (IDs mit Komma)")
+    p.add_argument("--all-municipalities", dest="all_municipalities", action="store_true",
+                   help="Fragen mit 'municipality' trotzdem im ganzen Index stellen (ohne diese Option sucht jede "
+                        "solche Frage nur in den Dokumenten ihrer Kommune)")
     p.add_argument("--judge", action="store_true", help="zusätzlich LLM-Urteile über das konfigurierte Backend (langsam)")
     add_filter_flags(p)
     add_common(p)
@@ -73,7 +76,8 @@ def run(args, settings) -> int:
         for name in names[:1] if args.retrieval_only else names:
             results.append(run_eval(args.suite, settings, limit=args.limit, retrieval_only=args.retrieval_only,
                                     progress=progress, judge=args.judge, filters=filters_from(args),
-                                    pipeline=name, sample=args.sample, seed=args.seed))
+                                    pipeline=name, sample=args.sample, seed=args.seed,
+                                    item_scope=not args.all_municipalities))
     outputs = {}
     for result in results:
         comparison = compare_runs(base, result) if base is not None and result is results[0] else None

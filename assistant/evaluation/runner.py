@@ -6,6 +6,7 @@ embedding model, index and code version, and every item's answer and scores.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -99,11 +100,14 @@ def _score_answer(item: EvalItem, answer: Answer, res: ItemResult, m: dict[str, 
 # ------------------------------------------------------------------------- the run
 def run_eval(suite_path: str | Path, settings: Settings, *, limit: int | None = None, retrieval_only: bool = False,
              progress: Progress | None = None, judge: bool = False, filters=None, chat_model=None,
-             pipeline: str = "default", sample: int | None = None, seed: int = 0) -> Run:
+             pipeline: str = "default", sample: int | None = None, seed: int = 0,
+             item_scope: bool = True) -> Run:
     """Run a suite against the index in ``settings.data_dir`` and store the run.
 
     ``pipeline`` picks who answers (see :mod:`.pipelines`); ``sample``/``seed`` a fixed random
-    subset of the items (after ``limit``), so runs of different pipelines or models compare."""
+    subset of the items (after ``limit``), so runs of different pipelines or models compare.
+    An item's ``municipality`` restricts its search to that municipality's documents unless
+    ``item_scope`` is off (then every item searches the whole index, or ``filters``)."""
     from ..index import retrieval
     from ..index.store import Store
 
@@ -135,13 +139,15 @@ def run_eval(suite_path: str | Path, settings: Settings, *, limit: int | None = 
         results = []
         for done, item in enumerate(items, start=1):
             t0 = time.perf_counter()
-            results.append(_run_item(item, settings, store, retrieval_only, judge, filters, chat_model, pipeline))
+            scoped = item_filters(item, filters) if item_scope else filters
+            results.append(_run_item(item, settings, store, retrieval_only, judge, scoped, chat_model, pipeline))
             progress({"event": "item", "done": done, "total": len(items), "id": item.id,
                       "seconds": round(time.perf_counter() - t0, 2), "error": results[-1].error})
     run = Run(run_id=_run_id(suite), created=dt.datetime.now().astimezone().isoformat(timespec="seconds"),
               suite={"name": suite.name, "path": str(suite.path), "sha256": suite.sha256, "version": suite.version,
                      "items": len(suite.items)},
-              mode="retrieval" if retrieval_only else "answer", config=_config(settings, filters),
+              mode="retrieval" if retrieval_only else "answer",
+              config=_config(settings, filters) | _scope_config(items, item_scope),
               fingerprint=fingerprint, items=results, judge=judge, limit=limit,
               pipeline="" if retrieval_only else pipeline,
               sample={"n": sample, "seed": seed, "ids": [i.id for i in items]} if sample is not None else {},
@@ -149,6 +155,22 @@ def run_eval(suite_path: str | Path, settings: Settings, *, limit: int | None = 
               seconds=round(time.perf_counter() - started, 2))
     save_run(run, settings)
     return run
+
+
+def item_filters(item: EvalItem, filters):
+    """The run's filters narrowed to the item's municipality; a municipality given for the whole
+    run wins, so `eval --municipality X` still means exactly X."""
+    from ..index.filters import Filters
+
+    if not item.municipality or (filters is not None and filters.municipality):
+        return filters
+    return dataclasses.replace(filters or Filters(), municipality=item.municipality)
+
+
+def _scope_config(items: list[EvalItem], item_scope: bool) -> dict[str, Any]:
+    if not any(i.municipality for i in items):
+        return {}
+    return {"item_municipality": item_scope}
 
 
 def _run_item(item: EvalItem, settings: Settings, store, retrieval_only: bool, judge: bool, filters,

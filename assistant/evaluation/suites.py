@@ -22,7 +22,7 @@ from .. import frontmatter
 from ..errors import UsageError
 
 ITEM_FIELDS = ("id", "question", "reference", "facts", "gold_sources", "answerable", "tags", "notes",
-               "answer_sentences", "page")
+               "answer_sentences", "page", "municipality")
 SUITE_FIELDS = ("name", "description", "version", "corpus", "items")
 ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 TRUE = {"true", "ja", "yes", "1", "wahr", "j", "y"}
@@ -65,6 +65,10 @@ class EvalItem:
     answer_sentences: list[str] = field(default_factory=list)
     # the page the question was asked about, also when it holds no answer (for the oracle pipeline)
     page: GoldSource | None = None
+    # whose documents the question is asked against, as a person using one city's assistant;
+    # empty: the whole index. A corpus of several cities otherwise answers one city's question
+    # from another's page, and "no answer on its page" stops meaning "no answer".
+    municipality: str = ""
     line: int = 0              # where the item starts in its file (1-based), for messages
 
     @property
@@ -238,6 +242,10 @@ def _item(entry: Any, line: int, problems: list[str], line_of) -> EvalItem:
     page = _gold(entry["page"], bad) if entry.get("page") else []
     if len(page) > 1:
         bad("page", "'page' nennt genau eine Quelle")
+    municipality = entry.get("municipality") or ""
+    if not isinstance(municipality, str):
+        bad("municipality", "'municipality' muss ein Text sein (der Name der Kommune wie im Index)")
+        municipality = ""
     if answerable and not (str(reference).strip() or facts or sentences):
         bad("reference", "beantwortbare Frage braucht 'reference' oder 'facts' (oder 'answer_sentences')")
     if not answerable and sentences:
@@ -249,7 +257,7 @@ def _item(entry: Any, line: int, problems: list[str], line_of) -> EvalItem:
     return EvalItem(id=item_id, question=question.strip(), reference=str(reference).strip(), facts=facts,
                     gold_sources=gold, answerable=answerable, tags=tags,
                     notes=str(entry.get("notes") or "").strip(), answer_sentences=sentences,
-                    page=page[0] if page else None, line=line)
+                    page=page[0] if page else None, municipality=municipality.strip(), line=line)
 
 
 def _str_list(value: Any, name: str, bad) -> list[str]:
