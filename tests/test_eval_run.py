@@ -155,6 +155,11 @@ def test_dev_questions_search_their_own_citys_pages(capsys, dev_dir):
         return [(by_id[r["id"]].tags[0], {h["file"].split("-")[0] for h in r["retrieved"]}) for r in run["items"]]
 
     scoped = retrieved()
+    typo = Path(dev_dir).parent / "typo.yaml"
+    typo.write_text(Path(DEV).read_text(encoding="utf-8").replace("municipality: München", "municipality: Muenchen")
+                    .replace("corpus: ../corpora/", f"corpus: {ROOT}/evals/corpora/"), encoding="utf-8")
+    rc, out, err = run_cli(capsys, "eval", str(typo), "--retrieval-only", "--data-dir", dev_dir)
+    assert rc != 0 and "Muenchen" in err and "München" in err      # not a silent run of empty searches
     assert all(prefixes == {city.split("-")[0]} for city, prefixes in scoped)
     assert any(len(prefixes) > 1 for _, prefixes in retrieved("--all-municipalities"))
 

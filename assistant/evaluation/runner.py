@@ -128,6 +128,8 @@ def run_eval(suite_path: str | Path, settings: Settings, *, limit: int | None = 
             raise UsageError(f"Der Index in {settings.index_dir} ist leer",
                              f"The index in {settings.index_dir} is empty",
                              "pilot-assistant ingest corpus/  (oder: eval --ingest corpus/)")
+        if item_scope:
+            _check_municipalities(items, store, filters)
         fingerprint = _fingerprint(settings, store, answers=not retrieval_only, pipeline=pipeline)
         if not retrieval_only and chat_model is None:
             from ..runtime.llm import get_chat_model
@@ -165,6 +167,20 @@ def item_filters(item: EvalItem, filters):
     if not item.municipality or (filters is not None and filters.municipality):
         return filters
     return dataclasses.replace(filters or Filters(), municipality=item.municipality)
+
+
+def _check_municipalities(items: list[EvalItem], store, filters) -> None:
+    """A misspelt municipality would silently find nothing and count every answer as a refusal."""
+    if filters is not None and filters.municipality:
+        return
+    wanted = {i.municipality for i in items if i.municipality}
+    known = store.municipalities() if wanted else set()
+    unknown = sorted(wanted - known)
+    if unknown:
+        have = ", ".join(sorted(known)) or "keine / none"
+        raise UsageError(f"Kommune(n) der Suite nicht im Index: {', '.join(unknown)} (im Index: {have})",
+                         f"municipality of suite items not in the index: {', '.join(unknown)} (indexed: {have})",
+                         "Schreibweise in 'municipality' prüfen oder --all-municipalities")
 
 
 def _scope_config(items: list[EvalItem], item_scope: bool) -> dict[str, Any]:

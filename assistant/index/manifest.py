@@ -228,6 +228,10 @@ class Manifest:
         failed = self.db.execute("SELECT COUNT(*) FROM documents WHERE status=?", (FAILED,)).fetchone()[0]
         return {"documents": totals[0], "chunks": totals[1], "failed": failed, "collections": per}
 
+    def municipalities(self) -> set[str]:
+        """The municipality names the indexed chunks carry (what a municipality filter can match)."""
+        return {r[0] for r in self.db.execute("SELECT DISTINCT municipality FROM chunks") if r[0]}
+
     def resolve_sources(self, source: str) -> list[str]:
         """A source filter as given (file, folder, relative path) -> indexed sources it names."""
         cands = {source}
