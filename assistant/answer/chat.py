@@ -156,15 +156,17 @@ def ask_stream(question: str, settings: Settings, *, history: list[dict] | None 
     # not carry it: no model call
     if (ev.best is None or ev.features["max_sim"] < a.min_similarity
             or not answerability.decide(1.0, ev.features, a).answer):
-        yield ChatEvent("token", text=_refusal_text(prompt, hits))
-        yield refuse("no_evidence")
+        done = refuse("no_evidence")
+        yield ChatEvent("token", text=done.answer.answer)
+        yield done
         return
     missing = answerability.missing_years(question, [*ev.texts(), *(ev.hits[p].chunk.title for p in ev.order)])
     if missing:
         note = (f"Das Jahr {missing[0]} kommt" if len(missing) == 1 else
                 f"Die Jahre {', '.join(missing)} kommen") + " in den gefundenen Stellen nicht vor."
-        yield ChatEvent("token", text=_refusal_text(prompt, hits, note))
-        yield refuse("year_missing", note=note)
+        done = refuse("year_missing", note=note)
+        yield ChatEvent("token", text=done.answer.answer)
+        yield done
         return
     quotes = fundstelle(ev, a)
     quote = "\n\n".join(prompt["quote"].format(**q) for q in quotes)
