@@ -40,6 +40,19 @@ def test_pdf_pages_are_numbered_from_one_and_keep_their_own_text(tmp_path: Path)
     assert doc.source == str(path) and not doc.warnings
 
 
+def test_pdf_running_heads_and_feet_are_page_furniture_not_text(tmp_path: Path) -> None:
+    head = "Musterstadt · Beschlussvorlage · Drucksache 0036/2026 27.01.2026"
+    bodies = ["Der Stadtrat beschließt den Pilotbetrieb.", "Am Pilot nehmen 150 Beschäftigte teil.",
+              "Die Hardware kostet 74.000 Euro."]
+    pages = [f"{head}\n{body}\nKeine echte Ratsvorlage Seite {n} von 3" for n, body in enumerate(bodies, 1)]
+    doc = load(make_pdf(tmp_path / "vorlage.pdf", pages), settings=SETTINGS)
+    texts = [p.text for p in doc.pages]
+    assert all(body in text for body, text in zip(bodies, texts))
+    assert head in texts[0]                                   # the document's number and date, once
+    assert not any(head in t for t in texts[1:])
+    assert not any("Seite" in t for t in texts)               # page numbers differ: still one running foot
+
+
 def test_pdf_without_title_metadata_is_named_after_the_file(tmp_path: Path) -> None:
     doc = load(make_pdf(tmp_path / "Bericht_Breitband.pdf", ["Text"]), settings=SETTINGS)
     assert doc.title == "Bericht Breitband"

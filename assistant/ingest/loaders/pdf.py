@@ -1,4 +1,5 @@
-"""PDF -> text per page: pypdf's text layer, Tesseract OCR for pages without one.
+"""PDF -> text per page: pypdf's text layer, Tesseract OCR for pages without one; running heads
+and feet (the lines repeated on every page) removed (``running_lines``).
 
 Text a reader cannot see is left out while pypdf reads the page (see :class:`_InvisibleText`):
 white text that is not drawn over a filled shape or an image, and text below 2 pt. OCR text
@@ -18,6 +19,7 @@ from typing import Any
 
 from ...config import IngestSettings
 from ...types import Page, ParsedDoc
+from ..running_lines import strip_running_lines
 from .base import LoadError, corrupt, junk_title
 
 OCR_DPI = 300
@@ -73,6 +75,8 @@ def load_pdf(path: Path, settings: IngestSettings) -> ParsedDoc:
         finally:
             if ocr is not None and ocr.pdf is not None:
                 ocr.pdf.close()
+    for page, text in zip(doc.pages, strip_running_lines([p.text for p in doc.pages])):
+        page.text = text
     if invisible:
         pages = ", ".join(map(str, invisible[:10])) + (" …" if len(invisible) > 10 else "")
         doc.warnings.append(f"Unsichtbarer Text ausgelassen (weiß oder < {MIN_FONT_PT:g} pt) auf Seite "
