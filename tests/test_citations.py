@@ -74,3 +74,10 @@ def test_wrong_source_number_is_corrected():
 def test_right_source_number_is_kept():
     checked = citations.check("Der Ausschuss tagt am 12. März 2026 [2].", [P1, P2])
     assert checked.used == [2] and checked.corrected == 0 and checked.added == 0
+
+
+def test_a_repeated_bare_citation_after_a_sentence_is_dropped_a_new_one_kept():
+    assert citations.check("Der Eigenanteil beträgt 10 Prozent [1]. [1]", [P1, P2]).text == \
+        "Der Eigenanteil beträgt 10 Prozent [1]."
+    assert citations.check("Der Eigenanteil beträgt 10 Prozent [1]. [2]", [P1, P2]).text == \
+        "Der Eigenanteil beträgt 10 Prozent [1]. [2]"

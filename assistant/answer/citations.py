@@ -71,6 +71,8 @@ def check(answer: str, passages: list[str], *, threshold: float = 0.5) -> Checke
         out = []
         for sent in T.split_line(line):
             nums = cited_numbers(sent)
+            if not CITE.sub("", sent).strip() and out and set(nums) <= set(cited_numbers(out[-1])):
+                continue   # "… bereitgestellt [1]. [1]": the model repeats the citation it just gave
             if len(T.tokens(CITE.sub("", sent))) < 2:
                 out.append(sent)
                 continue
