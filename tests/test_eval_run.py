@@ -162,6 +162,11 @@ def test_dev_questions_search_their_own_citys_pages(capsys, dev_dir):
     assert rc != 0 and "Muenchen" in err and "München" in err      # not a silent run of empty searches
     assert all(prefixes == {city.split("-")[0]} for city, prefixes in scoped)
     assert any(len(prefixes) > 1 for _, prefixes in retrieved("--all-municipalities"))
+    rc, out, err = run_cli(capsys, "eval", DEV, "--retrieval-only", "--limit", "5", "--json", "--data-dir", dev_dir,
+                           "--municipality", "München")
+    run = json.loads((Path(json.loads(out)["run_dir"]) / "run.json").read_text(encoding="utf-8"))
+    assert run["config"]["item_municipality"] is False      # the run-wide municipality searched, and says so
+    assert {h["file"].split("-")[0] for r in run["items"] for h in r["retrieved"]} == {"muenchen"}
 
 
 @pytest.mark.slow

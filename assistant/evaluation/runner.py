@@ -118,6 +118,8 @@ def run_eval(suite_path: str | Path, settings: Settings, *, limit: int | None = 
         raise UsageError("--judge braucht Antworten; nicht mit --retrieval-only kombinierbar",
                          "--judge needs answers; it cannot be combined with --retrieval-only", "eine Option weglassen")
     pipelines.check([pipeline])
+    # a municipality named for the whole run (eval --municipality) wins over the items' own
+    item_scope = item_scope and not (filters is not None and filters.municipality)
     items = suite.items[:limit] if limit else suite.items
     if sample is not None:
         items = sample_items(items, sample, seed)
@@ -129,7 +131,7 @@ def run_eval(suite_path: str | Path, settings: Settings, *, limit: int | None = 
                              f"The index in {settings.index_dir} is empty",
                              "pilot-assistant ingest corpus/  (oder: eval --ingest corpus/)")
         if item_scope:
-            _check_municipalities(items, store, filters)
+            _check_municipalities(items, store)
         fingerprint = _fingerprint(settings, store, answers=not retrieval_only, pipeline=pipeline)
         if not retrieval_only and chat_model is None:
             from ..runtime.llm import get_chat_model
@@ -169,10 +171,8 @@ def item_filters(item: EvalItem, filters):
     return dataclasses.replace(filters or Filters(), municipality=item.municipality)
 
 
-def _check_municipalities(items: list[EvalItem], store, filters) -> None:
+def _check_municipalities(items: list[EvalItem], store) -> None:
     """A misspelt municipality would silently find nothing and count every answer as a refusal."""
-    if filters is not None and filters.municipality:
-        return
     wanted = {i.municipality for i in items if i.municipality}
     known = store.municipalities() if wanted else set()
     unknown = sorted(wanted - known)
