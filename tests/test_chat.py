@@ -81,6 +81,15 @@ def test_a_year_no_source_mentions_is_refused_without_the_model(indexed):
     assert "Das Jahr 2029 kommt in den gefundenen Stellen nicht vor." in answer.answer and answer.citations == []
 
 
+def test_a_fundstelle_that_speaks_of_another_year_is_refused_without_the_model(indexed):
+    # the Zeitplan (2027) answers "wann beginnt"; 2026 stands only in the paper's number on page 1,
+    # which is shown too: a check over all shown sources let the question through to the model
+    answer = chat.ask("Wann beginnt der Pilot des Bürgerservice-Chatbots im Jahr 2026?", indexed,
+                      chat_model=object())   # would fail if the model were called
+    assert answer.refused and answer.extra["refusal_reason"] == "year_missing"
+    assert "Die passendste Stelle nennt 2027, nicht 2026." in answer.answer and answer.citations == []
+
+
 def test_empty_index_refuses(settings):
     answer = chat.ask("Was kostet der Chatbot?", settings, chat_model=object())
     assert answer.refused and answer.sources == []

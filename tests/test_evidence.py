@@ -126,3 +126,12 @@ def test_a_year_counts_as_found_in_a_date_a_period_or_a_title_but_not_in_an_amou
     assert answerability.missing_years("Was kostet es 2028?", ["Es kostet 2.028 Euro."]) == ["2028"]
     assert answerability.missing_years("Wie viel kostet der Pilot?", []) == []      # no year asked
     assert answerability.missing_years("Was steht in Drucksache 0087/2025?", ["Drucksache 0087/2025"]) == []
+
+
+def test_a_fundstelle_about_other_years_only_does_not_answer_for_the_asked_one():
+    quoted = ["Im Haushaltsjahr 2024 hat die Stadt 1.184.000 Euro ausgegeben. Der Vertrag läuft bis 30.06.2027."]
+    assert answerability.other_years("Wie viel gibt die Stadt 2026 aus?", quoted) == ["2024", "2027"]
+    assert answerability.other_years("Wie viel gab die Stadt 2024 aus?", quoted) == []
+    assert answerability.other_years("Was kostet es 2024 und 2026?", quoted) == []   # one of them is there
+    assert answerability.other_years("Was kostet der Pilot 2026?", ["Der Pilot kostet 48.500 Euro."]) == []
+    assert answerability.other_years("Was kostet der Pilot?", quoted) == []

@@ -160,15 +160,13 @@ def ask_stream(question: str, settings: Settings, *, history: list[dict] | None 
         yield ChatEvent("token", text=done.answer.answer)
         yield done
         return
-    missing = answerability.missing_years(question, [*ev.texts(), *(ev.hits[p].chunk.title for p in ev.order)])
-    if missing:
-        note = (f"Das Jahr {missing[0]} kommt" if len(missing) == 1 else
-                f"Die Jahre {', '.join(missing)} kommen") + " in den gefundenen Stellen nicht vor."
+    quotes = fundstelle(ev, a)
+    note = _year_note(question, ev, [q["n"] - 1 for q in quotes])
+    if note:
         done = refuse("year_missing", note=note)
         yield ChatEvent("token", text=done.answer.answer)
         yield done
         return
-    quotes = fundstelle(ev, a)
     quote = "\n\n".join(prompt["quote"].format(**q) for q in quotes)
     extra["quote"], extra["quotes"] = quotes[0], quotes
     yield ChatEvent("quote", text=quote)
@@ -203,6 +201,20 @@ def ask_stream(question: str, settings: Settings, *, history: list[dict] | None 
                     "unsupported_sentences": checked.unsupported, "removed_sentences": removed_sentences,
                     "extractive": extractive}
     yield ChatEvent("done", answer=answer)
+
+
+def _year_note(question: str, ev: evidence.Evidence, quoted: list[int]) -> str:
+    """Why a question about a year is refused before the model ("" when it is not): no shown source
+    mentions the year, or the Fundstelle speaks of other years only (its figures are theirs)."""
+    missing = answerability.missing_years(question, [*ev.texts(), *(ev.hits[p].chunk.title for p in ev.order)])
+    if missing:
+        return (f"Das Jahr {missing[0]} kommt" if len(missing) == 1 else
+                f"Die Jahre {', '.join(missing)} kommen") + " in den gefundenen Stellen nicht vor."
+    others = answerability.other_years(question, [*(ev.text(p) for p in quoted), *(ev.hits[p].chunk.title for p in quoted)])
+    if others:
+        asked = ", ".join(dict.fromkeys(answerability.YEAR.findall(question)))
+        return f"Die passendste Stelle nennt {', '.join(others)}, nicht {asked}."
+    return ""
 
 
 def _answer_body(raw: str, texts: list[str], prompt: prompts.Prompt) -> tuple[str, bool]:
