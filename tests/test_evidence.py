@@ -135,3 +135,19 @@ def test_a_fundstelle_about_other_years_only_does_not_answer_for_the_asked_one()
     assert answerability.other_years("Was kostet es 2024 und 2026?", quoted) == []   # one of them is there
     assert answerability.other_years("Was kostet der Pilot 2026?", ["Der Pilot kostet 48.500 Euro."]) == []
     assert answerability.other_years("Was kostet der Pilot?", quoted) == []
+
+
+def test_a_second_page_that_fits_as_well_is_quoted_despite_its_lower_rank():
+    # a question whose two halves stand on two pages: the rank penalty keeps the second page's
+    # sentences behind the first page's, but their fit to the question (relevance) is close
+    from assistant.answer import chat
+
+    ev = evidence.select(_hits(KITA, BAD), "Bis wann muss ich mein Kind in der Kita anmelden, und was kostet "
+                         "der Eintritt ins Hallenbad?", total=2000)
+    best, other = ev.best, max((s for s in ev.ranked if s.passage == 1 and s.quotable), key=lambda s: s.relevance)
+    gap = best.relevance - other.relevance
+    assert best.passage == 0 and "Eintritt" in other.text and 0 < gap < 0.2
+    quotes = chat.fundstelle(ev, AnswerSettings(second_quote_elsewhere_within=gap + 0.01, second_quote_within=0))
+    assert [q["n"] for q in quotes] == [1, 2] and "4 Euro" in quotes[1]["text"]
+    alone = chat.fundstelle(ev, AnswerSettings(second_quote_elsewhere_within=gap - 0.01, second_quote_within=0))
+    assert [q["n"] for q in alone] == [1]

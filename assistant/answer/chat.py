@@ -86,9 +86,10 @@ def choose_evidence(hits: list[Hit], question: str, settings: Settings) -> evide
 
 def fundstelle(ev: evidence.Evidence, a: AnswerSettings) -> list[dict]:
     """What is shown at once, one entry per passage ({"n", "text"}, best first): the best run of
-    sentences and a close second (``evidence.Evidence.quotes``); two runs of one passage in reading
-    order, joined by "[…]"."""
-    runs = ev.quotes(a.quote_sentences, second_after=a.second_quote_sentences, second_within=a.second_quote_within)
+    sentences and a close second, from another passage or the same (``evidence.Evidence.quotes``);
+    two runs of one passage in reading order, joined by "[…]"."""
+    runs = ev.quotes(a.quote_sentences, second_after=a.second_quote_sentences, second_within=a.second_quote_within,
+                     other_within=a.second_quote_elsewhere_within)
     by_passage: dict[int, list[list[evidence.Sentence]]] = {}
     for run in runs:
         by_passage.setdefault(run[0].passage, []).append(run)

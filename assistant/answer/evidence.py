@@ -30,7 +30,8 @@ class Sentence:
     text: str
     sim: float = 0.0      # cosine similarity to the question (e5)
     overlap: float = 0.0  # share of the question's content stems in the sentence
-    score: float = 0.0
+    relevance: float = 0.0  # sim + weight x overlap: how well the sentence itself fits the question
+    score: float = 0.0      # relevance - rank penalty: the order in which the prompt takes sentences
     heading: str = ""     # the heading it stands under (embedded with it: "Umfang: Rund 16.000 …")
     is_heading: bool = False
 
@@ -74,20 +75,28 @@ class Evidence:
             run.append(s)
         return run
 
-    def quotes(self, after: int, *, second_after: int = 1, second_within: float = 0.0) -> list[list[Sentence]]:
-        """The Fundstelle: the best sentence's window, and a second run when another statement shown
-        scores within ``second_within`` of the best one. Answers often stand in two places (the rule
-        and its exception, the two halves of a two-part question); on integreat-de train, dev and
-        the starter suite the second run carries more of the gold answer per character than a longer
-        first window does."""
+    def quotes(self, after: int, *, second_after: int = 1, second_within: float = 0.0,
+               other_within: float = 0.0) -> list[list[Sentence]]:
+        """The Fundstelle: the best sentence's window, and a second run. Answers often stand in two
+        places (the rule and its exception, the two halves of a two-part question, the retriever's
+        first and second page); on integreat-de train, dev and the starter suite a second run carries
+        more of the gold answer per character than a longer first window does.
+
+        The second run is the best statement of *another* passage when its relevance comes within
+        ``other_within`` of the best sentence's (the rank penalty orders what the prompt reads; it
+        should not hide a second page that fits the question as well), else the next statement shown
+        when its score is within ``second_within`` of the best one."""
         if self.best is None:
             return []
         first = self.window(self.best, after=after)
         out, taken = [first], {id(s) for s in first}
-        if second_within > 0:
-            other = next((s for s in self.ranked if s.quotable and id(s) not in taken), None)
-            if other is not None and other.score >= self.best.score - second_within:
-                out.append([s for s in self.window(other, after=second_after) if id(s) not in taken])
+        statements = [s for s in self.ranked if s.quotable and id(s) not in taken]
+        elsewhere = max((s for s in statements if s.passage != self.best.passage), key=lambda s: s.relevance,
+                        default=None)
+        if other_within > 0 and elsewhere is not None and elsewhere.relevance >= self.best.relevance - other_within:
+            out.append(self.window(elsewhere, after=second_after))
+        elif second_within > 0 and statements and statements[0].score >= self.best.score - second_within:
+            out.append([s for s in self.window(statements[0], after=second_after) if id(s) not in taken])
         return out
 
 
@@ -137,7 +146,8 @@ def score(question: str, passages: list[list[Sentence]], *, w_overlap: float = 0
     for s, sim in zip(flat, sims):
         s.sim = float(sim)
         s.overlap = len(q & T.stems(s.text)) / len(q) if q else 0.0
-        s.score = s.sim + w_overlap * s.overlap - rank_penalty * s.passage
+        s.relevance = s.sim + w_overlap * s.overlap
+        s.score = s.relevance - rank_penalty * s.passage
     return sorted(flat, key=lambda s: (-s.score, s.passage, s.index))
 
 
@@ -182,7 +192,7 @@ def select(hits: Sequence[Hit], question: str, *, total: int, max_passages: int 
     if scored:
         sims = sorted((s.sim for s in scored), reverse=True)
         ev.features = {"max_sim": sims[0], "max_overlap": max(s.overlap for s in scored),
-                       "max_score": max(s.sim + w_overlap * s.overlap for s in scored),
+                       "max_score": max(s.relevance for s in scored),
                        # how far the best sentence stands out from the rest of what was retrieved
                        "sim_margin": sims[0] - float(np.mean(sims))}
     return ev
