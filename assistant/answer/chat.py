@@ -154,17 +154,13 @@ def ask_stream(question: str, settings: Settings, *, history: list[dict] | None 
         return ChatEvent("done", answer=out)
 
     # off the corpus's topics, or evidence so weak that even a certain "yes" from the model could
-    # not carry it: no model call
-    if (ev.best is None or ev.features["max_sim"] < a.min_similarity
-            or not answerability.decide(1.0, ev.features, a).answer):
-        done = refuse("no_evidence")
-        yield ChatEvent("token", text=done.answer.answer)
-        yield done
-        return
-    quotes = fundstelle(ev, a)
-    note = _year_note(question, ev, [q["n"] - 1 for q in quotes])
-    if note:
-        done = refuse("year_missing", note=note)
+    # not carry it, or a year the sources do not speak of: no model call
+    weak = (ev.best is None or ev.features["max_sim"] < a.min_similarity
+            or not answerability.decide(1.0, ev.features, a).answer)
+    quotes = [] if weak else fundstelle(ev, a)
+    note = "" if weak else _year_note(question, ev, [q["n"] - 1 for q in quotes])
+    if weak or note:
+        done = refuse("year_missing" if note else "no_evidence", note=note)
         yield ChatEvent("token", text=done.answer.answer)
         yield done
         return
