@@ -94,6 +94,26 @@ def sentences(text: str) -> list[str]:
     return [s for line in text.splitlines() for s in split_line(line)]
 
 
+# a second question joined by "und" ("Wer entwickelt openDesk, und wie viele Beschäftigte …?"):
+# the conjunction before a question word, optionally behind a preposition ("und ab wann", "und aus welchen")
+_PART_JOIN = re.compile(r",?\s+(?:und|sowie)\s+(?=(?:(?:ab|aus|an|auf|bei|bis|für|in|mit|nach|seit|von|zu)\s+)?"
+                        r"(?:wie|was|welche[mnrs]?|wer|wem|wen|wessen|warum|wieso|weshalb|wo\w*|wann|ob)\b)",
+                        re.IGNORECASE)
+
+
+def question_parts(question: str) -> list[str]:
+    """The questions a compound question asks ("Seit wann …, und was kostete …?" -> two); one
+    part for an ordinary question. A part shorter than three words stays with its neighbour."""
+    parts = [p.strip(" ,") for p in _PART_JOIN.split(question.strip())]
+    out: list[str] = []
+    for p in parts:
+        if out and len(tokens(p, stop=False)) < 3:
+            out[-1] = f"{out[-1]} und {p}"
+        else:
+            out.append(p)
+    return out if len(out) > 1 else [question.strip()]
+
+
 MD_HEADING = re.compile(r"[ \t]{0,3}#{1,6}[ \t]+(.+?)[ \t#]*")   # a whole line (fullmatch)
 WRAPPED = 60     # a line this long that stops mid-sentence was wrapped (PDF page, hard-wrapped Markdown) ...
 WRAP_HEADING = 80   # ... unless it is a numbered heading ("6. Datenschutz, Beteiligung")

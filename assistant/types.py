@@ -50,6 +50,7 @@ class Hit:
     dense_rank: int | None = None
     lexical_rank: int | None = None
     similarity: float | None = None   # cosine similarity of the dense retriever, if it found it
+    query_ranks: tuple[int | None, ...] = ()   # several queries fused (a question and its parts): its rank in each
 
     def to_dict(self) -> dict[str, Any]:
         c = self.chunk

@@ -26,7 +26,6 @@ from langchain_core.messages import convert_to_openai_messages  # noqa: E402
 
 from assistant import config  # noqa: E402
 from assistant.answer import chat, prompts  # noqa: E402
-from assistant.index import retrieval  # noqa: E402
 from assistant.ingest import pipeline  # noqa: E402
 from assistant.runtime import gguf, llm  # noqa: E402
 
@@ -89,7 +88,7 @@ def raw_engine_run(settings, questions) -> list[dict]:
     prompt = prompts.load("chat")
     rows = []
     for q in questions:
-        hits = retrieval.search(q, settings, k=settings.retrieval.k)
+        hits = chat.search(q, settings)
         ev = chat.choose_evidence(hits, q, settings)
         if ev.best is None:
             continue

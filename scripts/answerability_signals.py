@@ -25,7 +25,6 @@ from assistant.answer import chat, prompts
 from assistant.evaluation.runner import item_filters
 from assistant.evaluation.suites import load_suite, sample
 from assistant.fsutil import atomic_write
-from assistant.index import retrieval
 from assistant.index.store import open_store
 from assistant.runtime import llm
 
@@ -59,8 +58,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             t0 = time.perf_counter()
             # searched as `eval` searches it (an item's municipality scopes it), so the weights fit
-            hits = retrieval.search(item.question, settings, k=settings.retrieval.k, store=store,
-                                    filters=item_filters(item, None))
+            hits = chat.search(item.question, settings, store=store, filters=item_filters(item, None))
             ev = chat.choose_evidence(hits, item.question, settings)
             check = None
             if ev.best is not None:

@@ -151,3 +151,35 @@ def test_a_second_page_that_fits_as_well_is_quoted_despite_its_lower_rank():
     assert [q["n"] for q in quotes] == [1, 2] and "4 Euro" in quotes[1]["text"]
     alone = chat.fundstelle(ev, AnswerSettings(second_quote_elsewhere_within=gap - 0.01, second_quote_within=0))
     assert [q["n"] for q in alone] == [1]
+
+
+def test_a_compound_question_is_split_into_the_questions_it_asks():
+    from assistant.text import question_parts
+
+    assert question_parts("Wer entwickelt openDesk, und wie viele Beschäftigte haben es getestet?") == [
+        "Wer entwickelt openDesk", "wie viele Beschäftigte haben es getestet?"]
+    assert question_parts("Wie viele Beschäftigte haben es erprobt, und aus welchen Ämtern?")[1] == "aus welchen Ämtern?"
+    assert question_parts("Welche Unterlagen brauche ich und wo gebe ich sie ab?") == [
+        "Welche Unterlagen brauche ich", "wo gebe ich sie ab?"]
+    for one in ("Wie hoch ist die Förderquote?", "Was kostet das und wie lange?", "Wissen Sie, was und wie viel?",
+                "Welche Kosten und Fristen gelten?"):
+        assert question_parts(one) == [one]
+
+
+def test_each_part_of_a_compound_question_gets_its_own_fundstelle():
+    # the whole question's search and scores favour the Kita page; the Hallenbad's price, third for
+    # the whole question, is first in the second half's own search (``retrieval.search_many``)
+    import dataclasses
+
+    from assistant.answer import chat
+    from assistant.text import question_parts
+
+    q = "Bis wann muss ich mein Kind in der Kita anmelden, und was kostet der Eintritt ins Hallenbad?"
+    a = AnswerSettings(second_quote_elsewhere_within=0, second_quote_within=0)
+    hits = [dataclasses.replace(h, query_ranks=r) for h, r in zip(_hits(KITA, MUELL, BAD), [(1, 1, 3), (2, 2, 2), (3, 3, 1)])]
+    whole = evidence.select(hits, q, total=2000, max_passages=3)
+    assert [x["n"] for x in chat.fundstelle(whole, a)] == [1]
+    ev = evidence.select(hits, q, total=2000, max_passages=3, parts=question_parts(q))
+    quotes = chat.fundstelle(ev, a)
+    assert [x["n"] for x in quotes] == [1, 3] and "31. Januar" in quotes[0]["text"] and "4 Euro" in quotes[1]["text"]
+    assert ev.features == whole.features   # the answer-or-refuse signals still read the whole question

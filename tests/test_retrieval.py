@@ -256,3 +256,18 @@ def test_a_decisive_lexical_match_comes_first_even_when_the_vector_search_misses
     assert decisive_first(fused, close, 2.0) == fused
     assert decisive_first(fused, lexical, 0) == fused            # switched off
     assert decisive_first(fused, lexical[:1], 2.0) == fused      # nothing to compare with
+
+
+def test_a_compound_question_searches_each_part_and_keeps_both_pages(qa_store):
+    from assistant.index.retrieval import search_many
+
+    settings, store = qa_store
+    parts = ["Welchen Hebesatz hat die Grundsteuer künftig", "wer finanziert die Personalstelle für den Klimaschutz?"]
+    whole = ", und ".join(parts)
+    hits = search_many([whole, *parts], settings, k=2, store=store)
+    assert {h.chunk.doc_id for h in hits} == {"d06", "d12"} and [h.rank for h in hits] == [1, 2]
+    assert all(len(h.query_ranks) == 3 for h in hits)
+    by_doc = {h.chunk.doc_id: h.query_ranks for h in hits}
+    assert by_doc["d06"][1] == 1 and by_doc["d12"][2] == 1     # each part's own first page
+    assert [h.chunk.doc_id for h in search_many([whole], settings, k=2, store=store)] == \
+        [h.chunk.doc_id for h in search(whole, settings, k=2, store=store)]

