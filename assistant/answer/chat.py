@@ -1,10 +1,10 @@
 """Where a question becomes a cited answer.
 
-question (+ history) -> hybrid retrieval -> evidence sentences chosen by meaning and words
-(``evidence``) -> the best one shown at once as the "Fundstelle" -> the model asked whether
-the sources answer the question, that and the evidence scores decide (``answerability``) ->
-the model phrases a short answer from the same cached prompt prefix -> citations checked,
-sentences with numbers no source holds removed.
+question (+ history) -> hybrid retrieval (a compound question's parts searched too) -> evidence
+sentences chosen by meaning and words (``evidence``; for each part in turn) -> the best one shown at
+once as the "Fundstelle" -> the model asked whether the sources answer the question, that and
+the evidence scores decide (``answerability``) -> the model phrases a short answer from the same
+cached prompt prefix -> citations checked, sentences with numbers no source holds removed.
 
 Callers get events: the sources, the Fundstelle (both before the model has read anything),
 the answer's tokens, then the final :class:`Answer`.
