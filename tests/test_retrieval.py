@@ -269,5 +269,8 @@ def test_a_compound_question_searches_each_part_and_keeps_both_pages(qa_store):
     assert all(len(h.query_ranks) == 3 for h in hits)
     by_doc = {h.chunk.doc_id: h.query_ranks for h in hits}
     assert by_doc["d06"][1] == 1 and by_doc["d12"][2] == 1     # each part's own first page
+    # a repeated query is searched once and keeps its place in every hit's ranks
+    again = search_many([whole, parts[0], whole], settings, k=2, store=store)
+    assert all(len(h.query_ranks) == 3 and h.query_ranks[0] == h.query_ranks[2] for h in again)
     assert [h.chunk.doc_id for h in search_many([whole], settings, k=2, store=store)] == \
         [h.chunk.doc_id for h in search(whole, settings, k=2, store=store)]

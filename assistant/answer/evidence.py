@@ -163,12 +163,13 @@ def score(question: str, passages: list[list[Sentence]], *, w_overlap: float = 0
     return sorted(flat, key=lambda s: (-s.score, s.passage, s.index))
 
 
-def _rank(part_ranks, passage: int, k: int) -> int:
-    """The passage's 0-based rank in part ``k``'s own search (5 when that search missed it), else its rank."""
+def _rank(part_ranks: Sequence[Sequence[int | None]], passage: int, k: int) -> int:
+    """The passage's 0-based rank in part ``k``'s own search (behind all hits when that search missed
+    it); without the parts' searches, its rank among the hits."""
     if not part_ranks:
         return passage
-    r = part_ranks[passage][k] if k < len(part_ranks[passage]) else None
-    return r - 1 if r is not None else 5
+    r = part_ranks[passage][k]
+    return r - 1 if r is not None else len(part_ranks)
 
 
 def _share(question: str, stems: set[str]) -> float:

@@ -50,20 +50,24 @@ def search_many(queries: Sequence[str], settings: Settings, *, k: int | None = N
                 filters: Filters | None = None, store: "Store | None" = None) -> list[Hit]:
     """The k best chunks for several queries at once (a question and its parts), their rankings
     fused by RRF: a compound question's second half finds its own page, which a search for the
-    whole question ranks below pages that match the first half twice. One query: :func:`search`."""
-    queries = [q for q in dict.fromkeys(q.strip() for q in queries) if q]
-    if len(queries) < 2:
-        return search(queries[0] if queries else "", settings, k=k, filters=filters, store=store)
+    whole question ranks below pages that match the first half twice. Each hit keeps its rank in
+    each query's own search (``query_ranks``, in the order of ``queries``; a repeated query is
+    searched once). One distinct query: :func:`search`."""
+    queries = [q.strip() for q in queries]
+    unique = [q for q in dict.fromkeys(queries) if q]
+    if len(unique) < 2:
+        return search(unique[0] if unique else "", settings, k=k, filters=filters, store=store)
     k = k if k is not None else settings.retrieval.k
     with open_store(settings, store) as store:
-        lists = [search(q, settings, k=k, filters=filters, store=store) for q in queries]
+        lists = {q: search(q, settings, k=k, filters=filters, store=store) for q in unique}
     first: dict[str, Hit] = {}
-    for hits in lists:
+    for hits in lists.values():
         for h in hits:
             first.setdefault(h.chunk.chunk_id, h)
-    fused = rrf([[h.chunk.chunk_id for h in hits] for hits in lists], k=settings.retrieval.rrf_k)[:k]
-    ranks = [_ranks(h.chunk.chunk_id for h in hits) for hits in lists]
-    return [dataclasses.replace(first[cid], score=score, rank=i, query_ranks=tuple(r.get(cid) for r in ranks))
+    fused = rrf([[h.chunk.chunk_id for h in hits] for hits in lists.values()], k=settings.retrieval.rrf_k)[:k]
+    ranks = {q: _ranks(h.chunk.chunk_id for h in hits) for q, hits in lists.items()}
+    return [dataclasses.replace(first[cid], score=score, rank=i,
+                                query_ranks=tuple(ranks[q].get(cid) if q in ranks else None for q in queries))
             for i, (cid, score) in enumerate(fused, 1)]
 
 
