@@ -115,3 +115,17 @@ def test_ask_cli_json_contract(indexed, test_model_path):
     assert r.returncode == 0 and json.loads(r.stdout)["refused"] is True
     r = run_cli("ask", "", *args)
     assert r.returncode == 2 and "Frage" in r.stderr
+
+
+def test_a_compound_question_shows_a_fundstelle_for_each_part_before_the_model(indexed):
+    # two questions in one, answered by two documents: the question and each part are searched
+    # (every hit knows its rank in all three searches) and the first words answer both halves;
+    # the model is then asked and says "Nein"
+    q = "Wie viel kostet der Pilot des Bürgerservice-Chatbots, und wie viele Kilometer neue Radwege plant die Stadt?"
+    says_no = GenericFakeChatModel(messages=iter([AIMessage(
+        "Nein", response_metadata={"logprobs": [{"token": "Nein", "logprob": 0.0}]})]))
+    events = {e.kind: e for e in chat.ask_stream(q, indexed, chat_model=says_no)}
+    assert all(len(h.query_ranks) == 3 for h in events["sources"].sources)
+    radwege = next(h for h in events["sources"].sources if h.chunk.source.endswith("radwege.md"))
+    assert radwege.query_ranks[2] == 1                     # the second part's own first page
+    assert "48.500 Euro" in events["quote"].text and "12 Kilometer" in events["quote"].text, events["quote"].text
