@@ -149,17 +149,19 @@ def score(question: str, passages: list[list[Sentence]], *, w_overlap: float = 0
         return []
     qv = query_vector if query_vector is not None else embeddings.embed_query(question)
     vectors = embeddings.embed_passages([embedding_text(s) for s in flat])
-    stems = [T.stems(s.text) for s in flat]
+    q = T.stems(question)
     parts = list(parts) if len(parts) > 1 else []
+    part_q = [T.stems(p) for p in parts]
     part_sims = [vectors @ embeddings.embed_query(p) for p in parts]
     for i, s in enumerate(flat):
+        stems = T.stems(s.text)
         s.sim = float(vectors[i] @ qv)
-        s.overlap = _share(question, stems[i])
+        s.overlap = _share(q, stems)
         s.relevance = s.sim + w_overlap * s.overlap
         s.score = s.relevance - rank_penalty * s.passage
-        s.part_scores = tuple(float(sims[i]) + w_overlap * _share(p, stems[i])
+        s.part_scores = tuple(float(sims[i]) + w_overlap * _share(pq, stems)
                               - rank_penalty * _rank(part_ranks, s.passage, k)
-                              for k, (p, sims) in enumerate(zip(parts, part_sims)))
+                              for k, (pq, sims) in enumerate(zip(part_q, part_sims)))
     return sorted(flat, key=lambda s: (-s.score, s.passage, s.index))
 
 
@@ -172,10 +174,9 @@ def _rank(part_ranks: Sequence[Sequence[int | None]], passage: int, k: int) -> i
     return r - 1 if r is not None else len(part_ranks)
 
 
-def _share(question: str, stems: set[str]) -> float:
+def _share(question: set[str], stems: set[str]) -> float:
     """The share of the question's content stems among ``stems``."""
-    q = T.stems(question)
-    return len(q & stems) / len(q) if q else 0.0
+    return len(question & stems) / len(question) if question else 0.0
 
 
 def by_parts(ranked: list[Sentence]) -> list[Sentence]:
