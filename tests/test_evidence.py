@@ -74,6 +74,19 @@ def test_the_fundstelle_is_a_statement_read_under_its_heading_not_a_heading_or_a
     assert not evidence.Sentence(0, 0, "Grundschule").quotable
 
 
+def test_a_markdown_list_item_opening_in_bold_is_a_statement():
+    # funding pages list their rates as "- **Label:** figure"; before, such an item could not be the
+    # Fundstelle, and "Welche Förderquote gilt für Innovationsmaßnahmen?" quoted a sentence without 70 %
+    assert evidence.Sentence(0, 0, "- **Innovationsmaßnahmen (IA):** 70 % für gewinnorientierte Einrichtungen.").quotable
+    assert evidence.Sentence(0, 0, "**Obergrenze:** 150 Mio. € Kredit je Antragsteller und Jahr.").quotable
+    assert not evidence.Sentence(0, 0, "- **gewinnorientierte** Einrichtungen").quotable
+    page = ("# Horizon Europe\n\n## Förderhöhe\n\n- Für eine Kommune ergibt sich meist eine Quote von 100 %.\n"
+            "- **Innovationsmaßnahmen (IA):** 70 % für gewinnorientierte, 100 % für nicht gewinnorientierte "
+            "Einrichtungen.\n")
+    ev = evidence.select(_hits(page), "Welche Förderquote gilt für Innovationsmaßnahmen?", total=1200)
+    assert ev.best is not None and "70 %" in ev.best.text
+
+
 def test_hard_wrapped_lines_of_pdf_and_markdown_are_one_sentence_again_plain_text_lines_stay_apart():
     wrapped = ("Die Verwaltung geht davon aus, dass das Budget bis zum Ende des Pilots am 31.12.2026\n"
                "ausreicht und keine weiteren Mittel nötig sind.\n- Liste: ein Punkt ohne Satzende, der lang genug ist um\n"

@@ -106,8 +106,9 @@ class Evidence:
         return out
 
 
-# a wrapped line's second half ("geleistet (https://…).") starts in lower case or with a bracketed link
-_STARTS_LIKE_A_SENTENCE = re.compile(r"[-*•„\"']?\s*(?:\((?!https?:)|[A-ZÄÖÜ0-9§])")
+# a wrapped line's second half ("geleistet (https://…).") starts in lower case or with a bracketed link;
+# a Markdown list item may open in bold ("- **Innovationsmaßnahmen (IA):** 70 % …") and is a statement
+_STARTS_LIKE_A_SENTENCE = re.compile(r"[-*•„\"']?\s*(?:\*\*|__)?(?:\((?!https?:)|[A-ZÄÖÜ0-9§])")
 _URL = re.compile(r"https?://\S+")
 
 
